@@ -1,0 +1,2 @@
+//! Placeholder until the IMAP session lands.
+fn main() {}

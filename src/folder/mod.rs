@@ -1,0 +1,1 @@
+//! Folder names: decoding, system-folder roles, sanitising for the target, and layouts.

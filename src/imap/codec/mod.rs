@@ -1,0 +1,7 @@
+//! Sans-IO IMAP: framing, parsing and command encoding, with no I/O and no async.
+//!
+//! Everything a hostile server can reach lives here, so this is what `fuzz/` targets.
+
+mod mailbox;
+
+pub use mailbox::{DecodedName, LEGACY_CHARSETS, MailboxName, NameEncoding, decode_mutf7, encode_mutf7};
