@@ -131,11 +131,6 @@ impl Error {
         )
         .with_source(err)
     }
-
-    /// A protocol error: the peer sent something we cannot accept.
-    pub(crate) fn protocol(message: impl Into<Cow<'static, str>>) -> Self {
-        Error::new(ErrorKind::Protocol, message)
-    }
 }
 
 impl fmt::Debug for Error {
