@@ -2,8 +2,8 @@
 //!
 //! Our own nom 8 parsers cover what imap-proto 0.17 lacks or mangles (research part B, W2):
 //! mailbox names stay raw bytes with quoted-string escapes removed, servers' extra spaces are
-//! tolerated, and nothing here recurses, so no input can exhaust the stack. imap-proto parses
-//! only FETCH frames that pass the guards in [`fetch`].
+//! tolerated, and nothing here recurses, so no input can exhaust the stack. imap-proto is only
+//! a second opinion on FETCH frames our parser rejects, behind the guards in [`fetch`].
 //!
 //! All parsers work on complete input, so running out of bytes is an error, never
 //! `Incomplete`.
