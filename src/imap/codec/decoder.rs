@@ -514,6 +514,26 @@ mod tests {
     }
 
     #[test]
+    fn greetings_and_continuations() {
+        let mut d = decoder();
+        d.feed(b"* PREAUTH [CAPABILITY IMAP4rev1 IDLE] Logged in as alice\r\n* BYE [UNAVAILABLE] Too many connections\r\n");
+        d.feed(b"+\r\n+ \r\n+ Ready for literal data\r\n+ dXNlcj0=\r\n");
+        let out = all(&mut d);
+        assert!(matches!(&out[0], Ok(Response::Status(s))
+            if s.tag.is_none() && s.status == Status::PreAuth && matches!(&s.code, Some(Code::Capability(c)) if c.has("IDLE"))));
+        assert!(matches!(&out[1], Ok(Response::Status(s))
+            if s.status == Status::Bye && s.code == Some(Code::Known(crate::imap::codec::KnownCode::Unavailable)) && s.text == "Too many connections"));
+        let texts: Vec<&[u8]> = out[2..]
+            .iter()
+            .map(|r| match r {
+                Ok(Response::Continue { text }) => &text[..],
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(texts, [&b""[..], b"", b"Ready for literal data", b"dXNlcj0="]);
+    }
+
+    #[test]
     fn errors_become_protocol_errors_that_say_what_to_do() {
         use crate::ErrorKind;
         let err: Error = DecodeError::LiteralTooLarge {
