@@ -136,9 +136,9 @@ fn strip_line_end(frame: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// The word up to the next space (or the end), and what follows it.
+/// The word up to the next space or `[` (some servers write `OK[ALERT]`), and what follows.
 fn split_keyword(i: &[u8]) -> (&[u8], &[u8]) {
-    let end = i.iter().position(|&b| b == b' ').unwrap_or(i.len());
+    let end = i.iter().position(|&b| b == b' ' || b == b'[').unwrap_or(i.len());
     (&i[..end], &i[end..])
 }
 
