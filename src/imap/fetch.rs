@@ -236,15 +236,15 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> FetchStream<'a, S> {
         }
     }
 
-    /// The stream as a [`futures::Stream`].
-    pub fn into_stream(self) -> impl futures::Stream<Item = Result<FetchedMessage>> + Send + 'a
+    /// The stream as a [`futures::Stream`] (boxed, so it is `Unpin` and `Send`).
+    pub fn into_stream(self) -> futures::stream::BoxStream<'a, Result<FetchedMessage>>
     where
         S: 'a,
     {
-        futures::stream::unfold(self, |mut stream| async move {
+        futures::StreamExt::boxed(futures::stream::unfold(self, |mut stream| async move {
             let item = stream.next().await?;
             Some((item, stream))
-        })
+        }))
     }
 
     /// Takes one FETCH response: a complete message of ours, a part to hold, or an
