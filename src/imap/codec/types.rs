@@ -206,7 +206,8 @@ impl Capabilities {
 
     /// Whether `AUTH=mechanism` is advertised.
     pub fn has_auth(&self, mechanism: &str) -> bool {
-        self.atoms.contains(&format!("AUTH={}", mechanism.to_ascii_uppercase()))
+        self.atoms
+            .contains(&format!("AUTH={}", mechanism.to_ascii_uppercase()))
     }
 }
 
@@ -246,6 +247,19 @@ impl Flag {
             Flag::MayCreate => "\\*",
             Flag::Keyword(k) => k,
             Flag::Extension(e) => e,
+        }
+    }
+
+    /// Whether the flag can be written in a command (APPEND, STORE): a system flag, or a
+    /// keyword or extension flag that is a non-empty atom of printable ASCII. `\Recent` and
+    /// `\*` are never sent. Keywords a server sent with 8-bit bytes cannot be sent back.
+    pub fn can_send(&self) -> bool {
+        let atom = |s: &str| !s.is_empty() && s.bytes().all(crate::imap::codec::is_atom_char);
+        match self {
+            Flag::Recent | Flag::MayCreate => false,
+            Flag::Keyword(k) => atom(k),
+            Flag::Extension(e) => e.strip_prefix('\\').is_some_and(atom),
+            _ => true,
         }
     }
 
