@@ -509,7 +509,7 @@ async fn id_is_sent_after_login_when_advertised_for_netease() {
 async fn append_waits_for_the_continuation_and_returns_the_appenduid() {
     let (mut session, peer) = open(vec![
         send(PREAUTH),
-        expect("A0001 APPEND Archive (\\Seen $Work) \"01-Jan-2024 10:00:00 +0800\" {5}\r\n"),
+        expect("A0001 APPEND Archive (\\Seen $Work) \" 1-Jan-2024 10:00:00 +0800\" {5}\r\n"),
         send("+ Ready for literal data\r\n"),
         expect("hello\r\n"),
         send("* 3 EXISTS\r\nA0001 OK [APPENDUID 38505 3955] APPEND completed\r\n"),

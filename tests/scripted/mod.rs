@@ -52,7 +52,14 @@ pub fn expect(bytes: impl AsRef<[u8]>) -> Step {
 /// The client stream and the running peer.
 pub fn start(script: Vec<Step>) -> (Compat<DuplexStream>, Peer) {
     let (client, server) = tokio::io::duplex(1 << 20);
-    let task = tokio::spawn(play(server, script));
+    let task = tokio::spawn(async move {
+        let result = play(server, script).await;
+        if let Err(message) = &result {
+            // Printed at once: the client under test usually fails first, on the closed stream.
+            eprintln!("scripted peer: {message}");
+        }
+        result
+    });
     (client.compat(), Peer { task })
 }
 
