@@ -50,8 +50,14 @@ fn parse_source(url: &str) -> Result<Source, String> {
         "imaps" => (Protocol::Imap, Security::Tls, 993),
         "imap" => (Protocol::Imap, Security::StartTls, 143),
         "imap+insecure" => (Protocol::Imap, Security::Plaintext, 143),
-        "pop3" | "pop3s" | "pop3+insecure" => return Err(format!("{scheme}:// is not supported by this example yet")),
-        other => return Err(format!("unknown scheme {other:?}; use imaps://, imap:// or imap+insecure://")),
+        "pop3" | "pop3s" | "pop3+insecure" => {
+            return Err(format!("{scheme}:// is not supported by this example yet"));
+        }
+        other => {
+            return Err(format!(
+                "unknown scheme {other:?}; use imaps://, imap:// or imap+insecure://"
+            ));
+        }
     };
     let rest = rest.trim_end_matches('/');
     // The user may itself contain '@' (an address): the host follows the last one.
@@ -59,16 +65,24 @@ fn parse_source(url: &str) -> Result<Source, String> {
         .rsplit_once('@')
         .ok_or_else(|| "the URL names no user; write scheme://USER@HOST".to_owned())?;
     if userinfo.contains(':') {
-        return Err("do not put the password in the URL (it would show in the process list); \
+        return Err(
+            "do not put the password in the URL (it would show in the process list); \
                     set MAILMIGRATE_SOURCE_PASSWORD or type it at the prompt"
-            .to_owned());
+                .to_owned(),
+        );
     }
     let user = percent_decode(userinfo)?;
     if user.is_empty() {
         return Err("the user name is empty".to_owned());
     }
     let (host, port) = split_host_port(hostport, default_port)?;
-    Ok(Source { protocol, security, user, host, port })
+    Ok(Source {
+        protocol,
+        security,
+        user,
+        host,
+        port,
+    })
 }
 
 fn split_host_port(hostport: &str, default_port: u16) -> Result<(String, u16), String> {
@@ -99,7 +113,9 @@ fn percent_decode(text: &str) -> Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3).ok_or("a '%' in the user is not followed by two hex digits")?;
+            let hex = text
+                .get(i + 1..i + 3)
+                .ok_or("a '%' in the user is not followed by two hex digits")?;
             let byte = u8::from_str_radix(hex, 16).map_err(|_| format!("%{hex} is not a valid escape"))?;
             out.push(byte);
             i += 3;
@@ -129,7 +145,10 @@ fn parse_args() -> Result<Args, String> {
             "--ca-file" => ca_file = Some(value("--ca-file")?),
             "--timeout" => {
                 let secs = value("--timeout")?;
-                timeout = Duration::from_secs(secs.parse().map_err(|_| format!("{secs:?} is not a number of seconds"))?);
+                timeout = Duration::from_secs(
+                    secs.parse()
+                        .map_err(|_| format!("{secs:?} is not a number of seconds"))?,
+                );
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -218,8 +237,14 @@ fn show_namespaces(label: &str, list: &[Namespace]) {
         println!("  {label:<12} none");
     }
     for ns in list {
-        let delimiter = ns.delimiter.map(|d| format!("{d:?}")).unwrap_or_else(|| "NIL".into());
-        println!("  {label:<12} prefix {:?}, delimiter {delimiter}", ns.prefix.to_string());
+        let delimiter = ns
+            .delimiter
+            .map(|d| format!("{d:?}"))
+            .unwrap_or_else(|| "NIL".into());
+        println!(
+            "  {label:<12} prefix {:?}, delimiter {delimiter}",
+            ns.prefix.to_string()
+        );
     }
 }
 
@@ -255,8 +280,12 @@ async fn check(args: Args) -> Result<(), Error> {
     let source = parse_source(&args.from).map_err(|m| Error::new(ErrorKind::InvalidInput, m))?;
     let mut tls = TlsConfig::default();
     if let Some(path) = &args.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("cannot read the CA file {path}: {e}")))?;
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("cannot read the CA file {path}: {e}"),
+            )
+        })?;
         tls = tls.with_ca_pem(&pem)?;
     }
     let server = ServerConfig::new(source.host.clone(), source.port, source.security)
@@ -272,7 +301,10 @@ async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<
     println!("Server:       {server} ({})", security_name(server.security));
     let mut session = imap::connect(server, Arc::new(TokioTimer), SessionOptions::default()).await?;
     println!("Greeting:     {}", session.greeting().text.trim());
-    println!("Encrypted:    {}", if session.is_tls() { "yes (TLS)" } else { "NO" });
+    println!(
+        "Encrypted:    {}",
+        if session.is_tls() { "yes (TLS)" } else { "NO" }
+    );
     session.login(credentials).await?;
     println!("Logged in as: {}", credentials.user());
 
@@ -301,7 +333,9 @@ async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<
     let delimiter = session.delimiter().await?;
     println!(
         "Delimiter:    {}",
-        delimiter.map(|d| format!("{d:?}")).unwrap_or_else(|| "none (flat folder list)".into())
+        delimiter
+            .map(|d| format!("{d:?}"))
+            .unwrap_or_else(|| "none (flat folder list)".into())
     );
 
     let mut folders = session.list_all().await?;
@@ -333,7 +367,13 @@ async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<
             "-".to_owned()
         };
         let attributes: Vec<String> = folder.attributes.iter().map(attribute_name).collect();
-        println!("  {:<32} {:<10} {:>9}  {}", decoded.text, role(folder), count, attributes.join(" "));
+        println!(
+            "  {:<32} {:<10} {:>9}  {}",
+            decoded.text,
+            role(folder),
+            count,
+            attributes.join(" ")
+        );
         if decoded.text.as_bytes() != folder.name.raw() {
             let how = match decoded.encoding {
                 NameEncoding::ModifiedUtf7 => "modified UTF-7".to_owned(),
@@ -342,7 +382,11 @@ async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<
                 NameEncoding::Lossy => "undecodable, shown lossily".to_owned(),
                 other => format!("{other:?}"),
             };
-            println!("  {:<32} (raw {:?}, {how})", "", String::from_utf8_lossy(folder.name.raw()));
+            println!(
+                "  {:<32} (raw {:?}, {how})",
+                "",
+                String::from_utf8_lossy(folder.name.raw())
+            );
         }
     }
     println!("\nTotal: {} folders, {total} messages.", folders.len());
@@ -388,12 +432,25 @@ mod tests {
     #[test]
     fn urls_with_at_signs_in_the_user_and_ports_parse() {
         let s = parse_source("imaps://alice@example.com@imap.example.com").unwrap();
-        assert_eq!((s.user.as_str(), s.host.as_str(), s.port, s.security), ("alice@example.com", "imap.example.com", 993, Security::Tls));
+        assert_eq!(
+            (s.user.as_str(), s.host.as_str(), s.port, s.security),
+            ("alice@example.com", "imap.example.com", 993, Security::Tls)
+        );
         let s = parse_source("imap://bob%40corp.cn@127.0.0.1:1143").unwrap();
-        assert_eq!((s.user.as_str(), s.host.as_str(), s.port, s.security), ("bob@corp.cn", "127.0.0.1", 1143, Security::StartTls));
+        assert_eq!(
+            (s.user.as_str(), s.host.as_str(), s.port, s.security),
+            ("bob@corp.cn", "127.0.0.1", 1143, Security::StartTls)
+        );
         let s = parse_source("imap+insecure://u@[::1]:10143/").unwrap();
-        assert_eq!((s.host.as_str(), s.port, s.security), ("::1", 10143, Security::Plaintext));
-        assert!(parse_source("imaps://u:pw@host").unwrap_err().contains("password"));
+        assert_eq!(
+            (s.host.as_str(), s.port, s.security),
+            ("::1", 10143, Security::Plaintext)
+        );
+        assert!(
+            parse_source("imaps://u:pw@host")
+                .unwrap_err()
+                .contains("password")
+        );
         assert!(parse_source("pop3s://u@host").is_err());
         assert!(parse_source("imaps://host").is_err());
         assert!(parse_source("imaps://u@host:99999").is_err());
