@@ -1046,3 +1046,53 @@ async fn session_futures_are_send() {
     drop(session);
     peer.finish().await;
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Pieces of IMAP syntax, so random sequences reach deep into the parser and the session.
+    const PIECES: &[&str] = &[
+        "* ", "A0001 ", "A0002 ", "+ ", "OK ", "NO ", "BAD ", "BYE ", "PREAUTH ", "[ALERT] ", "[CAPABILITY IMAP4rev1] ",
+        "[APPENDUID 1 2] ", "1 EXISTS", "2 EXPUNGE", "3 FETCH (", "UID 1 ", "FLAGS (\\Seen) ", "BODY[] ", "{3}\r\n",
+        "{0}\r\n", "{4294967295}\r\n", "RFC822.SIZE 3 ", "INTERNALDATE \"01-Jan-2024 10:00:00 +0800\" ", ")", "(", "\"",
+        "\\", "LIST (\\Noselect) \"/\" ", "STATUS INBOX (MESSAGES 1)", "ESEARCH UID ALL 1:3", "SEARCH 1 2", "NIL", "\r\n",
+        "\r", "\n", "\0", "\u{ff}", "abc", "999999999999999999999",
+    ];
+
+    fn server_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop_oneof![
+                3 => prop::sample::select(PIECES).prop_map(|p| p.as_bytes().to_vec()),
+                1 => prop::collection::vec(any::<u8>(), 0..16),
+            ],
+            0..60,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn arbitrary_server_bytes_give_results_never_panics_or_hangs(reply in server_bytes()) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let (stream, peer) = scripted::start(vec![send(PREAUTH), send(&reply), Step::Close]);
+                let mut session = Session::from_stream(stream, &server(Security::Plaintext), timer(), no_id())
+                    .await
+                    .expect("greeting");
+                // Every call returns (Ok or Err); the peer's close ends every wait.
+                let _ = session.noop().await;
+                let _ = session.list_all().await;
+                if let Ok(mut fetch) = session.fetch_messages(&uids("1:3")).await {
+                    while fetch.next().await.is_some() {}
+                }
+                let _ = session.take_unsolicited();
+                assert!(session.noop().await.is_err(), "the peer closed: nothing can succeed now");
+                drop(session);
+                peer.finish().await;
+            });
+        }
+    }
+}
