@@ -226,10 +226,39 @@ fn role(item: &ListItem) -> &'static str {
 }
 
 fn attribute_name(attribute: &NameAttribute) -> String {
-    match attribute {
-        NameAttribute::Extension(name) => name.clone(),
-        other => format!("\\{other:?}"),
-    }
+    let name = match attribute {
+        NameAttribute::NoInferiors => "\\Noinferiors",
+        NameAttribute::NoSelect => "\\Noselect",
+        NameAttribute::NonExistent => "\\NonExistent",
+        NameAttribute::Marked => "\\Marked",
+        NameAttribute::Unmarked => "\\Unmarked",
+        NameAttribute::HasChildren => "\\HasChildren",
+        NameAttribute::HasNoChildren => "\\HasNoChildren",
+        NameAttribute::Subscribed => "\\Subscribed",
+        NameAttribute::Remote => "\\Remote",
+        NameAttribute::All => "\\All",
+        NameAttribute::Archive => "\\Archive",
+        NameAttribute::Drafts => "\\Drafts",
+        NameAttribute::Flagged => "\\Flagged",
+        NameAttribute::Junk => "\\Junk",
+        NameAttribute::Sent => "\\Sent",
+        NameAttribute::Trash => "\\Trash",
+        NameAttribute::Important => "\\Important",
+        NameAttribute::Inbox => "\\Inbox",
+        NameAttribute::Extension(name) => return name.clone(),
+        other => return format!("{other:?}"),
+    };
+    name.to_owned()
+}
+
+/// Pads `text` to `width` terminal columns, counting CJK and other wide characters as two.
+fn pad(text: &str, width: usize) -> String {
+    let columns: usize = text.chars().map(|c| if is_wide(c) { 2 } else { 1 }).sum();
+    format!("{text}{}", " ".repeat(width.saturating_sub(columns)))
+}
+
+fn is_wide(c: char) -> bool {
+    matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 | 0x20000..=0x3FFFD)
 }
 
 fn show_namespaces(label: &str, list: &[Namespace]) {
@@ -368,8 +397,8 @@ async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<
         };
         let attributes: Vec<String> = folder.attributes.iter().map(attribute_name).collect();
         println!(
-            "  {:<32} {:<10} {:>9}  {}",
-            decoded.text,
+            "  {} {:<10} {:>9}  {}",
+            pad(&decoded.text, 32),
             role(folder),
             count,
             attributes.join(" ")

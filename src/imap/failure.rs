@@ -159,7 +159,7 @@ pub(crate) fn command_error(
         .unwrap_or_default();
     let message = format!(
         "IMAP server {host} refused {command}{object}: {status} {code}{}; {}",
-        st.text.trim(),
+        st.text.trim().trim_end_matches('.'),
         advice(kind)
     );
     Error::new(kind, message).with_source(CommandFailed {

@@ -849,7 +849,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             _ => ErrorKind::Auth,
         };
         let user = self.user.as_deref().unwrap_or("?");
-        let text = scrub(st.text.trim(), secret);
+        let text = scrub(st.text.trim().trim_end_matches('.'), secret);
         let extra = extra
             .map(|e| format!(" ({})", scrub(e, secret)))
             .unwrap_or_default();
