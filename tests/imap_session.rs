@@ -417,6 +417,7 @@ async fn a_5000_message_folder_streams_one_message_at_a_time() {
         }
     };
     assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    eprintln!("{before_stall} of {FOLDER_SIZE} messages were handed out before the stall");
     assert!(
         before_stall > 100,
         "only {before_stall} messages arrived before the stall"
