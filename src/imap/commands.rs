@@ -600,10 +600,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             for (tag, rejected) in sent {
                 let st = match rejected {
                     Some(st) => st,
-                    None => match self.read_until(&tag, "APPEND", nothing, &mut out, false).await? {
-                        Until::Done(st) => st,
-                        Until::Continue(_) => continue,
-                    },
+                    None => self.wait_tagged(&tag, "APPEND", nothing, &mut out).await?,
                 };
                 results.push(append_result(self, st, &name));
             }

@@ -135,14 +135,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Idle<'_, S> {
         self.session.idling = None;
         self.session.write_line(&CommandEncoder::done(), "DONE").await?;
         let mut out = Completion::default();
-        match self
-            .session
-            .read_until(&tag, "IDLE", nothing, &mut out, false)
-            .await?
-        {
-            Until::Done(st) if st.status == Status::Ok => Ok(()),
-            Until::Done(st) => Err(self.session.failed("IDLE", None, st, Side::Read)),
-            Until::Continue(_) => Ok(()),
+        let st = self.session.wait_tagged(&tag, "IDLE", nothing, &mut out).await?;
+        if st.status == Status::Ok {
+            Ok(())
+        } else {
+            Err(self.session.failed("IDLE", None, st, Side::Read))
         }
     }
 }

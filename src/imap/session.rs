@@ -651,6 +651,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
+    /// Reads until `tag` completes, routing everything else.
+    pub(crate) async fn wait_tagged(
+        &mut self,
+        tag: &Tag,
+        command: &'static str,
+        mine: Mine,
+        out: &mut Completion,
+    ) -> Result<StatusResponse> {
+        loop {
+            // Without `want_continue`, read_until only returns at the completion.
+            if let Until::Done(st) = self.read_until(tag, command, mine, out, false).await? {
+                return Ok(st);
+            }
+        }
+    }
+
     /// Files a tagged completion: returns it if it is `tag`'s, else keeps it for the
     /// pipelined command it belongs to.
     pub(crate) fn complete(&mut self, tag: &Tag, st: StatusResponse) -> Option<StatusResponse> {
@@ -775,13 +791,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.write_line(&CommandEncoder::done(), "DONE").await?;
             self.idling = None;
             let mut out = Completion::default();
-            self.read_until(&tag, "IDLE", nothing, &mut out, false).await?;
+            self.wait_tagged(&tag, "IDLE", nothing, &mut out).await?;
         }
         while let Some(tag) = self.pending.first().cloned() {
             let mut out = Completion::default();
             // Whatever the abandoned command fetched is dropped; its FETCHes become flag
             // events at most.
-            self.read_until(&tag, "an earlier command", nothing, &mut out, false)
+            self.wait_tagged(&tag, "an earlier command", nothing, &mut out)
                 .await?;
             self.pending.retain(|t| *t != tag);
         }
@@ -802,10 +818,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let (tag, rejected) = self.send(command, name, mine, &mut out).await?;
         let st = match rejected {
             Some(st) => st,
-            None => match self.read_until(&tag, name, mine, &mut out, false).await? {
-                Until::Done(st) => st,
-                Until::Continue(_) => unreachable_continue(),
-            },
+            None => self.wait_tagged(&tag, name, mine, &mut out).await?,
         };
         Ok((st, out))
     }
@@ -888,16 +901,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             code: st.code.clone(),
             text,
         })
-    }
-}
-
-fn unreachable_continue() -> StatusResponse {
-    // read_until only returns Continue when asked to; keep a value rather than panic.
-    StatusResponse {
-        tag: None,
-        status: Status::Bad,
-        code: None,
-        text: "internal: unexpected continuation".into(),
     }
 }
 
