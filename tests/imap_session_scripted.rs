@@ -1047,6 +1047,60 @@ async fn session_futures_are_send() {
     peer.finish().await;
 }
 
+#[tokio::test]
+async fn an_8bit_password_goes_as_a_literal_after_the_continuation() {
+    let (mut session, peer) = open(vec![
+        send("* OK [CAPABILITY IMAP4rev1] ready\r\n"),
+        expect("A0001 LOGIN \"bob\" {9}\r\n"),
+        send("+ go ahead\r\n"),
+        expect("pässwort\r\n"),
+        send("A0001 OK [CAPABILITY IMAP4rev1 UIDPLUS] Logged in\r\n"),
+    ])
+    .await;
+    session.login(&Credentials::password("bob", "pässwort")).await.expect("login");
+    assert!(session.capabilities().has("UIDPLUS"));
+    drop(session);
+    peer.finish().await;
+}
+
+#[tokio::test]
+async fn the_unsolicited_queue_is_bounded_and_counts_what_it_dropped() {
+    let (stream, peer) = scripted::start(vec![
+        send(PREAUTH),
+        expect("A0001 NOOP\r\n"),
+        send("* 1 EXISTS\r\n* 2 EXISTS\r\n* 3 EXISTS\r\n* 4 EXISTS\r\n* 5 EXISTS\r\nA0001 OK done\r\n"),
+    ]);
+    let options = SessionOptions { max_unsolicited: 3, ..no_id() };
+    let mut session = Session::from_stream(stream, &server(Security::Plaintext), timer(), options)
+        .await
+        .expect("greeting");
+    session.noop().await.expect("noop");
+    assert_eq!(
+        session.take_unsolicited(),
+        vec![Unsolicited::Exists(3), Unsolicited::Exists(4), Unsolicited::Exists(5)],
+        "the newest are kept"
+    );
+    assert_eq!(session.unsolicited_dropped(), 2);
+    drop(session);
+    peer.finish().await;
+}
+
+#[tokio::test]
+async fn a_call_cancelled_while_the_server_waits_for_a_literal_closes_the_session() {
+    let (mut session, peer) = open(vec![send(PREAUTH), expect("A0001 APPEND INBOX {5}\r\n")]).await;
+    let message = AppendMessage { flags: vec![], internal_date: None, message: Bytes::from_static(b"hello") };
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(100), session.append(&MailboxName::from_raw("INBOX"), &message)).await;
+    assert!(cancelled.is_err(), "the server never sent '+'");
+    // The server still expects 5 bytes: nothing else may be written on this stream.
+    let err = session.noop().await.expect_err("unusable");
+    assert_eq!(err.kind(), ErrorKind::Transient);
+    assert!(err.to_string().contains("cancelled"), "{err}");
+    assert!(session.is_closed());
+    drop(session);
+    peer.finish().await;
+}
+
 mod hostile {
     use super::*;
     use proptest::prelude::*;
