@@ -44,6 +44,7 @@ mod status;
 pub use command::Command;
 pub use listing::{Capabilities, Capability, ListEntry, Stat, UidlEntry, parse_list, parse_stat, parse_uidl};
 pub use multiline::{BodyDecoder, BodyEvent, ListingDecoder};
+pub(crate) use status::trim_line_end;
 pub use status::{RespCode, Status, StatusLine, apop_timestamp, decode_status};
 
 use crate::error::{Error, ErrorKind};
