@@ -19,10 +19,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::net::{AsyncStream, MaybeTls, Security, ServerConfig, Timer, TlsConnector, with_timeout};
 use crate::secret::{Credentials, Secret};
 
-/// Bytes asked of the stream per read (at most this many are zero-filled per read).
+/// Most bytes asked of the stream per read (each read zero-fills what it asks for).
 const READ_CHUNK: usize = 64 * 1024;
-/// Below this much spare capacity a read grows the buffer instead of using the rest.
-const MIN_READ: usize = 8 * 1024;
+/// Fewest bytes asked per read: reads start here and double while the stream fills them,
+/// so a trickling server does not cost a 64 KiB zero-fill per byte.
+const MIN_READ: usize = 4 * 1024;
 
 /// A POP3 session: greeting read, TLS settled, ready to log in and read the maildrop.
 ///
@@ -55,6 +56,8 @@ pub struct Session<S> {
     stream: MaybeTls<S>,
     /// Bytes read and not yet decoded.
     buf: BytesMut,
+    /// Bytes to ask for in the next read (between MIN_READ and READ_CHUNK).
+    read_size: usize,
     /// The command being sent (wiped after each send: it may hold a password).
     out: BytesMut,
     limits: Limits,
@@ -141,6 +144,7 @@ impl<S: AsyncStream> Session<S> {
         let mut session = Session {
             stream,
             buf: BytesMut::with_capacity(READ_CHUNK),
+            read_size: MIN_READ,
             out: BytesMut::new(),
             limits,
             timer,
@@ -624,12 +628,7 @@ impl<S: AsyncStream> Session<S> {
 
     /// Reads at least one more byte into the buffer.
     async fn fill(&mut self) -> Result<()> {
-        let spare = self.buf.capacity() - self.buf.len();
-        let want = if spare >= MIN_READ {
-            spare.min(READ_CHUNK)
-        } else {
-            READ_CHUNK
-        };
+        let want = self.read_size;
         let start = self.buf.len();
         self.buf.resize(start + want, 0);
         let what = format!("a response from {}", self.server);
@@ -645,6 +644,13 @@ impl<S: AsyncStream> Session<S> {
             Ok(Err(_)) | Err(_) => 0,
         };
         self.buf.truncate(start + got);
+        self.read_size = if got == want {
+            (want * 2).min(READ_CHUNK)
+        } else if got < want / 4 {
+            (want / 2).max(MIN_READ)
+        } else {
+            want
+        };
         match read {
             Ok(Ok(0)) => Err(self.fail(Error::new(
                 ErrorKind::Transient,
