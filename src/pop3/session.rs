@@ -164,7 +164,9 @@ impl<S: AsyncStream> Session<S> {
         let greeting = session.read_status().await?;
         match greeting.status {
             Status::Ok => session.greeting = greeting,
-            Status::Err => return Err(session.refusal("its greeting", &greeting, ErrorKind::SourceRefused)),
+            Status::Err => {
+                return Err(session.refusal("the connection", &greeting, ErrorKind::SourceRefused));
+            }
             Status::Continue => return Err(session.violation("a continuation line as its greeting")),
         }
         if server.security == Security::StartTls {
