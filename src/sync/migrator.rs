@@ -214,4 +214,3 @@ pub trait Migrator: Send + Sync {
         let _ = event;
     }
 }
-
