@@ -90,7 +90,7 @@ impl MaildirOptions {
 ///   folder planner sanitises names for this target.
 /// * **Messages** are written to `tmp/`, flushed, given the internal date as their
 ///   modification (and access) time, then renamed into `cur/` as
-///   `mm_<hash>.mailmigrate,S=<size>:2,<flags>`. The time zone of the internal date is not
+///   `mm_<hash>.mailmigrate,S=<size>,W=<size with CRLF line ends>:2,<flags>`. The time zone of the internal date is not
 ///   kept (a file has only an instant); servers show it in their own zone.
 /// * **Flags** are the standard letters (`D`raft, `F`lagged, `R` answered, `S`een, `T`
 ///   deleted). **Keywords** are the letters `a`..`z` assigned in the folder's
@@ -149,7 +149,7 @@ impl MaildirOptions {
 /// let cur = root.join(".Projects.2024/cur");
 /// let names: Vec<_> = std::fs::read_dir(cur).unwrap().map(|e| e.unwrap().file_name()).collect();
 /// assert_eq!(names.len(), 1);
-/// assert!(names[0].to_str().unwrap().ends_with(",S=24:2,Sa"), "{names:?}");
+/// assert!(names[0].to_str().unwrap().ends_with(",S=24,W=24:2,Sa"), "{names:?}");
 /// # Ok(())
 /// # }
 /// ```
@@ -427,8 +427,7 @@ impl Maildir {
             return Ok(Stored::AlreadyThere);
         }
         let letters = self.letters(folder, cache, &message.flags)?;
-        let size = message.raw.len() as u64;
-        let name = names::file_name(&base, size, &letters);
+        let name = names::file_name(&base, &message.raw, &letters);
         let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
         let temp = folder
             .dir
@@ -899,7 +898,7 @@ mod tests {
         let cur = files(&dir.path().join("m/cur"));
         assert_eq!(cur.len(), 1);
         assert!(
-            cur[0].starts_with("mm_") && cur[0].ends_with(".mailmigrate,S=17:2,RS"),
+            cur[0].starts_with("mm_") && cur[0].ends_with(".mailmigrate,S=17,W=17:2,RS"),
             "{cur:?}"
         );
         let meta = fs::metadata(dir.path().join("m/cur").join(&cur[0])).unwrap();
@@ -930,7 +929,7 @@ mod tests {
         let name = files(&root.join("cur")).remove(0);
         fs::rename(
             root.join("cur").join(&name),
-            root.join("cur").join(name.replace(":2,", ",W=18:2,S")),
+            root.join("cur").join(name.replace(":2,", ":2,S")),
         )
         .unwrap();
         let reopened = Maildir::open(&root).unwrap();

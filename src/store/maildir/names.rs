@@ -120,13 +120,25 @@ pub(super) fn size_from_name(file_name: &str) -> Option<u64> {
         .find_map(|field| field.strip_prefix("S=")?.parse().ok())
 }
 
-/// The file name of a stored message: `<base>,S=<size>:2,<letters>`, letters in ASCII order.
-pub(super) fn file_name(base: &str, size: u64, letters: &[u8]) -> String {
+/// The file name of a stored message: `<base>,S=<size>,W=<virtual size>:2,<letters>`, letters
+/// in ASCII order. Dovecot trusts both sizes (and fails reads if they are wrong), so it never
+/// has to read a file to answer `RFC822.SIZE` or POP3 `LIST`.
+pub(super) fn file_name(base: &str, raw: &[u8], letters: &[u8]) -> String {
     let mut sorted = letters.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
     let letters: String = sorted.into_iter().map(char::from).collect();
-    format!("{base},S={size}:2,{letters}")
+    format!("{base},S={},W={}:2,{letters}", raw.len(), virtual_size(raw))
+}
+
+/// The size with every bare LF counted as CRLF, as Dovecot computes it (`message-size.c`).
+pub(super) fn virtual_size(raw: &[u8]) -> u64 {
+    let bare_lf = raw
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' && (i == 0 || raw[i - 1] != b'\r'))
+        .count();
+    (raw.len() + bare_lf) as u64
 }
 
 /// The Maildir letter of a system flag (`None` for flags Maildir does not keep).
@@ -230,10 +242,12 @@ mod tests {
 
     #[test]
     fn file_names_carry_size_and_sorted_flag_letters() {
-        let name = file_name("mm_x.mailmigrate", 42, b"TbSDaFRS");
-        assert_eq!(name, "mm_x.mailmigrate,S=42:2,DFRSTab");
+        let name = file_name("mm_x.mailmigrate", b"A: b\n\r\nc\n\nd\r\n", b"TbSDaFRS");
+        assert_eq!(name, "mm_x.mailmigrate,S=13,W=16:2,DFRSTab");
         assert_eq!(base_of(&name), "mm_x.mailmigrate");
-        assert_eq!(size_from_name(&name), Some(42));
+        assert_eq!(size_from_name(&name), Some(13));
+        assert_eq!(virtual_size(b"\nx\r\n"), 5);
+        assert_eq!(virtual_size(b""), 0);
         assert_eq!(
             base_of("1795948884.M677845P13084.vm,S=18,W=21:2,S"),
             "1795948884.M677845P13084.vm"
