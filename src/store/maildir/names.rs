@@ -74,9 +74,9 @@ fn check_component(path: &[String], index: usize, component: &str) -> Result<()>
     }
 }
 
-/// The deterministic unique part of a message's file name, derived from where it comes from,
-/// so a message offered again after a crash is recognised.
-pub(super) fn base_name(source: &SourceId) -> String {
+/// The deterministic identity of a message, `mm_<32 hex digits>`: a hash of where it comes
+/// from, so a message offered again after a crash is recognised whatever its file is called.
+pub(super) fn identity(source: &SourceId) -> String {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     match source {
         SourceId::Imap {
@@ -96,13 +96,26 @@ pub(super) fn base_name(source: &SourceId) -> String {
         }
     }
     let digest = ctx.finish();
-    let mut name = String::with_capacity(48);
-    name.push_str("mm_");
+    let mut id = String::with_capacity(3 + 32);
+    id.push_str("mm_");
     for b in &digest.as_ref()[..16] {
-        name.push_str(&format!("{b:02x}"));
+        id.push_str(&format!("{b:02x}"));
     }
-    name.push_str(".mailmigrate");
-    name
+    id
+}
+
+/// The unique part of a new message's file name, `<secs>.<identity>.mailmigrate` in the
+/// classic `time.unique.host` shape. Dovecot gives new files UIDs in the order of that
+/// leading time, so with the internal date there the target's UIDs follow the dates.
+pub(super) fn base_name(identity: &str, secs: u64) -> String {
+    format!("{secs}.{identity}.mailmigrate")
+}
+
+/// The identity (`mm_<hex>`) in a message file name this store wrote, if it is one.
+pub(super) fn identity_of(file_name: &str) -> Option<&str> {
+    base_of(file_name).split('.').find(|part| {
+        part.len() == 35 && part.starts_with("mm_") && part[3..].bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 /// The unique part of a message file name: what comes before the first `,` (extra fields
@@ -221,23 +234,25 @@ mod tests {
     }
 
     #[test]
-    fn base_names_are_deterministic_and_distinguish_sources() {
+    fn identities_are_deterministic_distinguish_sources_and_are_found_in_file_names() {
         let imap = |name: &'static [u8], validity, uid| SourceId::Imap {
             folder: MailboxName::from_raw(name),
             uid_validity: validity,
             uid: Uid::new(uid).unwrap(),
         };
-        let a = base_name(&imap(b"INBOX", 1, 7));
-        assert_eq!(a, base_name(&imap(b"INBOX", 1, 7)));
-        assert!(
-            a.starts_with("mm_") && a.ends_with(".mailmigrate") && a.len() == 3 + 32 + 12,
-            "{a}"
-        );
-        assert_ne!(a, base_name(&imap(b"INBOX", 2, 7)));
-        assert_ne!(a, base_name(&imap(b"INBOX", 1, 8)));
-        assert_ne!(a, base_name(&imap(b"Sent", 1, 7)));
-        assert_ne!(a, base_name(&SourceId::Pop3 { uidl: "INBOX".into() }));
-        assert_eq!(base_of(&a), a);
+        let a = identity(&imap(b"INBOX", 1, 7));
+        assert_eq!(a, identity(&imap(b"INBOX", 1, 7)));
+        assert!(a.starts_with("mm_") && a.len() == 35, "{a}");
+        assert_ne!(a, identity(&imap(b"INBOX", 2, 7)));
+        assert_ne!(a, identity(&imap(b"INBOX", 1, 8)));
+        assert_ne!(a, identity(&imap(b"Sent", 1, 7)));
+        assert_ne!(a, identity(&SourceId::Pop3 { uidl: "INBOX".into() }));
+        let base = base_name(&a, 1_600_000_000);
+        assert_eq!(base, format!("1600000000.{a}.mailmigrate"));
+        assert_eq!(identity_of(&base), Some(a.as_str()));
+        assert_eq!(identity_of(&format!("{base},S=5,W=6:2,RSa")), Some(a.as_str()));
+        assert_eq!(identity_of("1795948884.M677845P13084.vm,S=18:2,S"), None);
+        assert_eq!(identity_of("1.mm_notahexnumbernotahexnumbernotah.x"), None);
     }
 
     #[test]
