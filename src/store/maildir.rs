@@ -189,7 +189,8 @@ struct Folder {
 #[derive(Debug, Default)]
 struct FolderCache {
     ready: bool,
-    /// Unique names of the messages in `cur/` and `new/`, listed once.
+    /// Identities (`mm_<hex>`) of the messages this store wrote into `cur/` and `new/`,
+    /// listed from disk once.
     present: Option<HashSet<String>>,
     keywords: Option<KeywordTable>,
 }
