@@ -161,8 +161,7 @@ mod tests {
 
     #[test]
     fn context_prefixes_the_message_and_keeps_the_kind() {
-        let err =
-            Error::new(ErrorKind::SourceRefused, "folder is locked").context("alice@example.com/Projects");
+        let err = Error::new(ErrorKind::SourceRefused, "folder is locked").context("alice@example.com/Projects");
         assert_eq!(err.kind(), ErrorKind::SourceRefused);
         assert_eq!(err.to_string(), "alice@example.com/Projects: folder is locked");
     }

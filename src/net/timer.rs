@@ -29,20 +29,13 @@ impl<T: Timer + ?Sized> Timer for Arc<T> {
 }
 
 /// Runs `fut`, failing with a transient error naming `what` if it takes longer than `limit`.
-pub async fn with_timeout<F: Future>(
-    timer: &dyn Timer,
-    limit: Duration,
-    what: &str,
-    fut: F,
-) -> Result<F::Output> {
+pub async fn with_timeout<F: Future>(timer: &dyn Timer, limit: Duration, what: &str, fut: F) -> Result<F::Output> {
     let fut = std::pin::pin!(fut);
     match select(fut, timer.sleep(limit)).await {
         Either::Left((out, _)) => Ok(out),
         Either::Right(((), _)) => Err(Error::new(
             ErrorKind::Transient,
-            format!(
-                "timed out after {limit:?} waiting for {what}; the server may be overloaded, retry later"
-            ),
+            format!("timed out after {limit:?} waiting for {what}; the server may be overloaded, retry later"),
         )),
     }
 }
@@ -79,10 +72,7 @@ impl ManualClock {
     /// A clock at `now`.
     pub fn starting_at(now: SystemTime) -> Self {
         ManualClock {
-            inner: Arc::new(Mutex::new(ClockState {
-                now,
-                sleepers: Vec::new(),
-            })),
+            inner: Arc::new(Mutex::new(ClockState { now, sleepers: Vec::new() })),
         }
     }
 
@@ -92,9 +82,7 @@ impl ManualClock {
             let mut state = lock(&self.inner);
             state.now += by;
             let now = state.now;
-            let (due, waiting) = std::mem::take(&mut state.sleepers)
-                .into_iter()
-                .partition(|(at, _)| *at <= now);
+            let (due, waiting) = std::mem::take(&mut state.sleepers).into_iter().partition(|(at, _)| *at <= now);
             state.sleepers = waiting;
             due.into_iter().map(|(_, w)| w).collect()
         };
@@ -133,10 +121,7 @@ fn lock(m: &Mutex<ClockState>) -> std::sync::MutexGuard<'_, ClockState> {
 impl Timer for ManualClock {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         let deadline = lock(&self.inner).now + duration;
-        Box::pin(ManualSleep {
-            clock: self.inner.clone(),
-            deadline,
-        })
+        Box::pin(ManualSleep { clock: self.inner.clone(), deadline })
     }
 
     fn now(&self) -> SystemTime {
@@ -171,12 +156,7 @@ mod tests {
     fn with_timeout_fails_transiently_once_the_clock_passes_the_limit() {
         let clock = ManualClock::new();
         let never = futures::future::pending::<()>();
-        let mut fut = Box::pin(with_timeout(
-            &clock,
-            Duration::from_secs(5),
-            "the greeting",
-            never,
-        ));
+        let mut fut = Box::pin(with_timeout(&clock, Duration::from_secs(5), "the greeting", never));
         assert!(fut.as_mut().now_or_never().is_none());
         clock.advance(Duration::from_secs(4));
         assert!(fut.as_mut().now_or_never().is_none());

@@ -214,3 +214,4 @@ pub trait Migrator: Send + Sync {
         let _ = event;
     }
 }
+

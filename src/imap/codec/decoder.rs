@@ -68,10 +68,7 @@ pub struct ResponseDecoder {
 impl ResponseDecoder {
     /// A decoder enforcing `limits`.
     pub fn new(limits: Limits) -> Self {
-        ResponseDecoder {
-            limits,
-            buf: BytesMut::new(),
-        }
+        ResponseDecoder { limits, buf: BytesMut::new() }
     }
 
     /// Appends bytes received from the server.

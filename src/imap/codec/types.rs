@@ -206,8 +206,7 @@ impl Capabilities {
 
     /// Whether `AUTH=mechanism` is advertised.
     pub fn has_auth(&self, mechanism: &str) -> bool {
-        self.atoms
-            .contains(&format!("AUTH={}", mechanism.to_ascii_uppercase()))
+        self.atoms.contains(&format!("AUTH={}", mechanism.to_ascii_uppercase()))
     }
 }
 
