@@ -2,7 +2,7 @@ use std::future::Future;
 
 use bytes::Bytes;
 
-use crate::folder::Role;
+use crate::folder::{Role, TargetListing, TargetRules};
 use crate::imap::codec::{Flag, InternalDate, MailboxName};
 use crate::sync::{Fingerprint, FingerprintCounts, SyncState};
 use crate::{Result, Uid};
@@ -189,6 +189,13 @@ pub trait Migrator: Send + Sync {
             }
             results
         }
+    }
+
+    /// The target's naming rules and its existing folders, so the folder plan finds the
+    /// target's own system folders and produces names it accepts. The default: an IMAP-like
+    /// target with `/` as delimiter and no folders yet.
+    fn target_listing(&self) -> impl Future<Output = Result<TargetListing>> + Send {
+        async { Ok(TargetListing::new(TargetRules::imap('/')?)) }
     }
 
     /// The account's saved state, `None` before the first run.

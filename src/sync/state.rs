@@ -63,6 +63,7 @@ impl SyncState {
                     uid_validity: 0,
                     copied: UidSet::new(),
                     highest_modseq: None,
+                    uid_next: None,
                 });
                 let last = self.folders.len() - 1;
                 &mut self.folders[last]
@@ -93,6 +94,11 @@ pub struct FolderState {
     /// The source's HIGHESTMODSEQ at the last completed pass, when it supports CONDSTORE.
     #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub highest_modseq: Option<u64>,
+    /// The source's UIDNEXT when the last pass over the folder completed without failures.
+    /// New mail always raises UIDNEXT, so an unchanged value (under the same UIDVALIDITY)
+    /// lets a re-run skip the folder after one STATUS.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub uid_next: Option<u32>,
 }
 
 /// Progress of a POP3 source (its inbox).
