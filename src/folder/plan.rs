@@ -1,0 +1,608 @@
+//! The folder plan: for every source folder, the target folder it goes to and its role, or
+//! why it is skipped.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::imap::codec::{MailboxName, NameEncoding};
+
+use super::role::{Evidence, Role, role_for_name, role_from_attributes};
+use super::sanitize::{TargetPath, TargetRules};
+use super::source::{ListedFolder, Located, Namespaces, SourceListing, locate, pattern_matches};
+use super::tree::{ROOT, SourceTree, TargetTree};
+
+/// Where mail lands on the target: the two storage plans of the product guide.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// Keep each source folder: system folders go to the target's own system folders
+    /// (whatever the target calls them), custom folders keep their hierarchy.
+    #[default]
+    Mirror,
+    /// Everything under one folder named `root` (usually the source address), system
+    /// folders under recognisable names: `old@example.com/Inbox`, `old@example.com/Sent`.
+    UnderAddress {
+        /// The root folder's name, sanitised like any other.
+        root: String,
+    },
+}
+
+/// Choices the caller makes about a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Where mail lands.
+    pub layout: Layout,
+    /// Skip virtual folders that duplicate others (`\All`, `\Flagged`, `\Important`:
+    /// Gmail's All Mail, Starred and Important). On by default. Note that Gmail mail that
+    /// was archived (no label left) lives only in All Mail: turn this off to copy All Mail
+    /// as an ordinary folder, at the cost of a second copy of every labelled message.
+    pub skip_virtual: bool,
+    /// Folders to skip, as LIST-style patterns over the folder's path after the personal
+    /// namespace prefix, components joined by `/`: `*` matches anything, `%` anything but
+    /// `/`. `Archive*` skips Archive and everything under it; `Archive` only Archive itself.
+    pub exclude: Vec<String>,
+    /// Names for system folders created by the plan, replacing [`Role::default_name`]
+    /// (under [`Layout::UnderAddress`], and in [`Layout::Mirror`] for roles the target has
+    /// no folder for).
+    pub role_names: BTreeMap<Role, String>,
+    /// The mapping of an earlier plan for this account ([`FolderPlan::mapping`]): folders
+    /// keep the target names they were given as long as those are still free and valid,
+    /// and a folder that held a system role keeps it.
+    pub previous: BTreeMap<MailboxName, TargetPath>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> PlanOptions {
+        PlanOptions {
+            layout: Layout::Mirror,
+            skip_virtual: true,
+            exclude: Vec::new(),
+            role_names: BTreeMap::new(),
+            previous: BTreeMap::new(),
+        }
+    }
+}
+
+impl PlanOptions {
+    fn role_name(&self, role: Role) -> &str {
+        self.role_names
+            .get(&role)
+            .map_or(role.default_name(), String::as_str)
+    }
+}
+
+/// The target: its naming rules and its folders as listed, so its own system folders are
+/// found whatever they are called. A fresh Maildir lists nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetListing {
+    /// What names the target accepts.
+    pub rules: TargetRules,
+    /// The target's LIST results.
+    pub folders: Vec<ListedFolder>,
+    /// The target's personal namespace prefix, removed from its names like the source's.
+    pub personal_prefix: MailboxName,
+}
+
+impl TargetListing {
+    /// A target with `rules` and no folders yet.
+    pub fn new(rules: TargetRules) -> TargetListing {
+        TargetListing {
+            rules,
+            folders: Vec::new(),
+            personal_prefix: MailboxName::from_raw(bytes::Bytes::new()),
+        }
+    }
+
+    /// Sets the target's listed folders.
+    pub fn with_folders(mut self, folders: impl IntoIterator<Item = ListedFolder>) -> TargetListing {
+        self.folders = folders.into_iter().collect();
+        self
+    }
+
+    /// Sets the target's personal namespace prefix (raw).
+    pub fn with_personal_prefix(mut self, prefix: impl Into<bytes::Bytes>) -> TargetListing {
+        self.personal_prefix = MailboxName::from_raw(prefix);
+        self
+    }
+}
+
+/// Why a source folder is not copied.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// A virtual folder whose messages all live in other folders too.
+    Virtual(Role),
+    /// `\Noselect` (or `\NonExistent`) and nothing kept under it: a container with no use
+    /// on the target, like Gmail's `[Gmail]`.
+    NoselectEmpty,
+    /// The caller's exclusion pattern matched.
+    Excluded {
+        /// The pattern that matched.
+        pattern: String,
+    },
+    /// In another user's or a shared namespace: not this account's mail.
+    OtherNamespace,
+    /// So deep that no name fits the target's path length limit under its parent.
+    PathTooLong,
+}
+
+/// What happens to one source folder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Decision {
+    /// Copy the folder's messages into `path`.
+    Copy {
+        /// The target folder.
+        path: TargetPath,
+        /// The system role recognised for the source folder, if it won one. In
+        /// [`Layout::Mirror`] such a folder goes to the target's folder for that role.
+        role: Option<Role>,
+    },
+    /// Create `path` without copying: the source folder holds no messages (`\Noselect`)
+    /// but folders kept under it need it as their parent.
+    CreateOnly {
+        /// The target folder.
+        path: TargetPath,
+    },
+    /// Leave the folder out.
+    Skip(SkipReason),
+}
+
+impl Decision {
+    /// The target folder, unless skipped.
+    pub fn path(&self) -> Option<&TargetPath> {
+        match self {
+            Decision::Copy { path, .. } | Decision::CreateOnly { path } => Some(path),
+            Decision::Skip(_) => None,
+        }
+    }
+
+    /// The role, for a folder copied as a system folder.
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Decision::Copy { role, .. } => *role,
+            _ => None,
+        }
+    }
+}
+
+/// The plan for one source folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanEntry {
+    /// The folder's name as the source sent it: use it to SELECT the folder.
+    pub source: MailboxName,
+    /// The name as read (for people).
+    pub name: String,
+    /// How the name was read; [`NameEncoding::Lossy`] means the bytes fit no known charset.
+    pub encoding: NameEncoding,
+    /// What happens to it.
+    pub decision: Decision,
+}
+
+/// Where every source folder goes. Deterministic: the same listings and options give the
+/// same plan whatever order LIST returned folders in.
+///
+/// # How names are chosen
+///
+/// - Names are decoded (modified UTF-7, UTF-8, GB18030/GBK and other legacy charsets), the
+///   personal namespace prefix is removed (`INBOX.Projects.2024` → `Projects` > `2024`),
+///   and folders outside the personal namespace are skipped.
+/// - **Roles.** A folder named INBOX (any case) is the INBOX; otherwise a SPECIAL-USE
+///   attribute gives the role, then an XLIST attribute, then the folder's name if it is at
+///   the top level (or directly under INBOX or a [provider
+///   container](super::ProviderHints::containers)) and in the name table
+///   ([`role_for_name`]). When several folders claim one role, the winner is the first by:
+///   the folder that held the role in [`PlanOptions::previous`]; stronger evidence
+///   (INBOX name, SPECIAL-USE, XLIST, name); fewer levels deep; already named like the
+///   role's target folder; raw name bytes. The others keep their own names as custom
+///   folders. Virtual roles are skipped by default ([`PlanOptions::skip_virtual`]).
+/// - **Mirror.** The INBOX goes to `INBOX`, each other role to the target's folder with
+///   that role (found in the target listing by the same rules) or, when it has none, to a
+///   new top-level folder named [`Role::default_name`]. Custom folders keep their
+///   hierarchy; folders under a system folder follow it.
+/// - **Under address.** The root folder holds `Inbox`, one folder per role under its
+///   default name, and the custom hierarchy.
+/// - **Sanitising.** Each component is made acceptable ([`TargetRules::sanitize`]).
+/// - **Collisions.** No two source folders ever share a target folder, and none lands in
+///   the target's system folders, its `\Noselect` folders or a reserved name. Names are
+///   handed out level by level: at each level, folders whose previous target name is
+///   still free take it first, then the others in the order of their raw source names;
+///   a folder whose sanitised name is taken (compared without case if the target ignores
+///   case) gets the first free ` (2)`, ` (3)`, ... So a folder keeps its target name across
+///   runs as long as it keeps winning that order, or always when the previous mapping is
+///   passed in.
+/// - Folders listed only as parents (not themselves listed) are placed like the others
+///   so their children keep the hierarchy; `\Noselect` folders are created only when
+///   something is kept under them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderPlan {
+    entries: Vec<PlanEntry>,
+    root: Option<TargetPath>,
+}
+
+/// What is known about a folder before any name is handed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pre {
+    Other,
+    Excluded(String),
+    Noselect,
+    Virtual(Role),
+    Copy,
+}
+
+impl FolderPlan {
+    /// Plans where every folder of `source` goes on `target`.
+    ///
+    /// ```
+    /// use mailmigrate::folder::{
+    ///     Decision, FolderPlan, ListedFolder, PlanOptions, Role, SourceListing, TargetListing, TargetPath,
+    ///     TargetRules,
+    /// };
+    /// // A Courier source: personal namespace "INBOX.", "." delimiter.
+    /// let source = SourceListing::new([
+    ///     ListedFolder::new("INBOX", Some('.'), ["\\HasChildren"]),
+    ///     ListedFolder::new("INBOX.Sent Messages", Some('.'), [""; 0]),
+    ///     ListedFolder::new("INBOX.Projects", Some('.'), [""; 0]),
+    ///     ListedFolder::new("INBOX.Projects.2024/Q1", Some('.'), [""; 0]),
+    /// ])
+    /// .with_personal_prefix("INBOX.");
+    /// // An Exchange target that calls its Sent folder "Sent Items".
+    /// let target = TargetListing::new(TargetRules::exchange()).with_folders([
+    ///     ListedFolder::new("INBOX", Some('/'), [""; 0]),
+    ///     ListedFolder::new("Sent Items", Some('/'), ["\\Sent"]),
+    /// ]);
+    /// let plan = FolderPlan::build(&source, &target, &PlanOptions::default());
+    ///
+    /// let sent = plan.entries().iter().find(|e| e.name == "INBOX.Sent Messages").unwrap();
+    /// assert_eq!(sent.decision, Decision::Copy { path: TargetPath::new(["Sent Items"]), role: Some(Role::Sent) });
+    /// let q1 = plan.entries().iter().find(|e| e.name == "INBOX.Projects.2024/Q1").unwrap();
+    /// assert_eq!(q1.decision.path(), Some(&TargetPath::new(["Projects", "2024／Q1"])));
+    /// ```
+    pub fn build(source: &SourceListing, target: &TargetListing, options: &PlanOptions) -> FolderPlan {
+        let rules = &target.rules;
+        let folders = merge(&source.folders);
+        let namespaces = Namespaces::new(&source.personal_prefix, &source.other_prefixes);
+        let located: Vec<Located> = folders
+            .iter()
+            .map(|f| locate(f, &namespaces, &source.hints.containers))
+            .collect();
+        let tree = SourceTree::build(&located);
+        let mut targets = TargetTree::new(rules);
+
+        let target_roles = reserve_target_listing(&mut targets, target);
+        let base = match &options.layout {
+            Layout::Mirror => Some(ROOT),
+            Layout::UnderAddress { root } => targets.claim(ROOT, root, None),
+        };
+
+        let pre: Vec<Pre> = folders
+            .iter()
+            .zip(&located)
+            .map(|(folder, loc)| pre_decision(folder, loc, options))
+            .collect();
+        let candidates: Vec<Option<(Role, Evidence)>> = folders
+            .iter()
+            .zip(&located)
+            .zip(&pre)
+            .map(|((folder, loc), pre)| match pre {
+                Pre::Copy | Pre::Virtual(_) => candidate_role(folder, loc),
+                _ => None,
+            })
+            .collect();
+
+        // Where each role would go, to break ties in favour of the folder already there.
+        let intended = |role: Role, targets: &TargetTree| -> Vec<String> {
+            match (&options.layout, role) {
+                (Layout::Mirror, Role::Inbox) => vec!["INBOX".to_owned()],
+                (Layout::Mirror, _) => match target_roles.get(&role) {
+                    Some(&node) => targets.components(node),
+                    None => vec![rules.sanitize(options.role_name(role))],
+                },
+                (Layout::UnderAddress { .. }, _) => {
+                    let mut path = base.map(|b| targets.components(b)).unwrap_or_default();
+                    path.push(rules.sanitize(options.role_name(role)));
+                    path
+                }
+            }
+        };
+
+        // Role winners: folder index per role.
+        let mut winners: BTreeMap<Role, usize> = BTreeMap::new();
+        for role in Role::ALL.into_iter().filter(|r| !r.is_virtual()) {
+            let destination = intended(role, &targets);
+            let winner = (0..folders.len())
+                .filter(|&i| pre[i] == Pre::Copy && candidates[i].is_some_and(|(r, _)| r == role))
+                .min_by_key(|&i| {
+                    let held = options
+                        .previous
+                        .get(&folders[i].name)
+                        .is_some_and(|p| targets.same(p.components(), &destination));
+                    let evidence = candidates[i].map(|(_, e)| e);
+                    let depth = located[i].own_path.len();
+                    let named_like = located[i].path.last().is_some_and(|name| {
+                        destination.last().is_some_and(|d| {
+                            rules.collision_key(&rules.sanitize(name)) == rules.collision_key(d)
+                        })
+                    });
+                    (!held, evidence, depth, !named_like, i)
+                });
+            if let Some(i) = winner {
+                winners.insert(role, i);
+            }
+        }
+
+        let nodes = &tree.nodes;
+        let mut target_of: Vec<Option<usize>> = vec![None; nodes.len()];
+        let mut winner_role: Vec<Option<Role>> = vec![None; nodes.len()];
+        target_of[ROOT] = base;
+        for (&role, &i) in &winners {
+            let Some(node) = tree.node_of[i] else { continue };
+            winner_role[node] = Some(role);
+            target_of[node] = match (&options.layout, role) {
+                (Layout::Mirror, Role::Inbox) => targets.reserve(&["INBOX".to_owned()]),
+                (Layout::Mirror, _) => match target_roles.get(&role) {
+                    Some(&node) => Some(node),
+                    None => targets.claim(ROOT, options.role_name(role), None),
+                },
+                (Layout::UnderAddress { .. }, _) => {
+                    base.and_then(|b| targets.claim(b, options.role_name(role), None))
+                }
+            };
+        }
+
+        // Which nodes need a place: folders to copy, and parents of anything placed under
+        // them. Children come after parents, so one backward pass suffices.
+        let mut wants: Vec<bool> = nodes
+            .iter()
+            .map(|n| n.folder.is_some_and(|i| pre[i] == Pre::Copy))
+            .collect();
+        for n in (1..nodes.len()).rev() {
+            if wants[n] && winner_role[n].is_none() {
+                wants[nodes[n].parent] = true;
+            }
+        }
+
+        // Folders holding an entry in the previous mapping: own, or the first descendant's.
+        let own_prev: Vec<Option<usize>> = nodes
+            .iter()
+            .map(|n| {
+                n.folder
+                    .filter(|&i| options.previous.contains_key(&folders[i].name))
+            })
+            .collect();
+        let mut below_prev: Vec<Option<usize>> = vec![None; nodes.len()];
+        for n in (1..nodes.len()).rev() {
+            if let Some(i) = own_prev[n].or(below_prev[n]) {
+                let parent = nodes[n].parent;
+                below_prev[parent] = Some(below_prev[parent].map_or(i, |j| j.min(i)));
+            }
+        }
+        // The first folder in each subtree, by raw name: the order siblings are served in.
+        let mut first: Vec<usize> = nodes.iter().map(|n| n.folder.unwrap_or(usize::MAX)).collect();
+        for n in (1..nodes.len()).rev() {
+            let parent = nodes[n].parent;
+            first[parent] = first[parent].min(first[n]);
+        }
+
+        for parent in 0..nodes.len() {
+            let Some(at) = target_of[parent] else { continue };
+            let depth = if at == ROOT { 0 } else { targets.depth(at) };
+            let mut children: Vec<(usize, Option<String>)> = nodes[parent]
+                .children
+                .iter()
+                .filter(|&&c| wants[c] && winner_role[c].is_none())
+                .map(|&c| {
+                    let preferred = own_prev[c]
+                        .map(|i| (i, true))
+                        .or(below_prev[c].map(|i| (i, false)))
+                        .and_then(|(i, own)| {
+                            let prev = options.previous.get(&folders[i].name)?.components();
+                            let fits = if own {
+                                prev.len() == depth + 1
+                            } else {
+                                prev.len() > depth + 1
+                            };
+                            let under = fits && targets.same(&prev[..depth], &targets.components(at));
+                            under.then(|| prev[depth].clone())
+                        });
+                    (c, preferred)
+                })
+                .collect();
+            children.sort_by_key(|(c, preferred)| (preferred.is_none(), first[*c]));
+            for (c, preferred) in children {
+                target_of[c] = targets.claim(at, &nodes[c].name, preferred.as_deref());
+            }
+        }
+
+        // Which placed nodes end up holding something: a \Noselect folder is created only
+        // when a folder kept below it needs it as a parent.
+        let mut live: Vec<bool> = nodes
+            .iter()
+            .enumerate()
+            .map(|(n, node)| target_of[n].is_some() && node.folder.is_some_and(|i| pre[i] == Pre::Copy))
+            .collect();
+        for n in (1..nodes.len()).rev() {
+            if live[n] && winner_role[n].is_none() && target_of[n].is_some() {
+                live[nodes[n].parent] = true;
+            }
+        }
+
+        let entries = folders
+            .iter()
+            .enumerate()
+            .map(|(i, folder)| {
+                let node = tree.node_of[i];
+                let placed = node.and_then(|n| target_of[n]);
+                let decision = match &pre[i] {
+                    Pre::Other => Decision::Skip(SkipReason::OtherNamespace),
+                    Pre::Excluded(pattern) => Decision::Skip(SkipReason::Excluded {
+                        pattern: pattern.clone(),
+                    }),
+                    Pre::Virtual(role) => Decision::Skip(SkipReason::Virtual(*role)),
+                    Pre::Noselect => match (node, placed) {
+                        (Some(n), Some(at)) if live[n] => Decision::CreateOnly {
+                            path: targets.path(at),
+                        },
+                        _ => Decision::Skip(SkipReason::NoselectEmpty),
+                    },
+                    Pre::Copy => match placed {
+                        Some(at) => Decision::Copy {
+                            path: targets.path(at),
+                            role: node
+                                .and_then(|n| winner_role[n])
+                                .or_else(|| candidates[i].map(|(r, _)| r).filter(|r| r.is_virtual())),
+                        },
+                        None => Decision::Skip(SkipReason::PathTooLong),
+                    },
+                };
+                PlanEntry {
+                    source: folder.name.clone(),
+                    name: located[i].decoded.text.clone(),
+                    encoding: located[i].decoded.encoding,
+                    decision,
+                }
+            })
+            .collect();
+        let root = match options.layout {
+            Layout::UnderAddress { .. } => base.map(|b| targets.path(b)),
+            Layout::Mirror => None,
+        };
+        FolderPlan { entries, root }
+    }
+
+    /// One entry per distinct source folder, ordered by raw source name.
+    pub fn entries(&self) -> &[PlanEntry] {
+        &self.entries
+    }
+
+    /// The entry of the source folder named `source` (raw).
+    pub fn entry(&self, source: &MailboxName) -> Option<&PlanEntry> {
+        self.entries
+            .binary_search_by(|e| e.source.cmp(source))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    /// The root folder of [`Layout::UnderAddress`].
+    pub fn root(&self) -> Option<&TargetPath> {
+        self.root.as_ref()
+    }
+
+    /// Source folder → target folder for every folder not skipped: save it and pass it as
+    /// [`PlanOptions::previous`] next time to keep names stable.
+    pub fn mapping(&self) -> BTreeMap<MailboxName, TargetPath> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.decision.path().map(|p| (e.source.clone(), p.clone())))
+            .collect()
+    }
+
+    /// Every target folder the plan needs, with the parents of each, parents first (so
+    /// creating them in this order works on servers that do not create parents).
+    pub fn paths_to_create(&self) -> Vec<TargetPath> {
+        let mut all = BTreeSet::new();
+        let planned = self.entries.iter().filter_map(|e| e.decision.path());
+        for path in planned.chain(self.root.iter()) {
+            for len in 1..=path.len() {
+                all.insert(TargetPath::new(path.components()[..len].iter().cloned()));
+            }
+        }
+        all.into_iter().collect()
+    }
+}
+
+/// Folders sorted by raw name, each name once: a folder listed twice gets the union of its
+/// attributes and its delimiter if either listing gave one, so LIST order cannot matter.
+fn merge(folders: &[ListedFolder]) -> Vec<ListedFolder> {
+    let mut by_name: BTreeMap<&MailboxName, ListedFolder> = BTreeMap::new();
+    for folder in folders {
+        by_name
+            .entry(&folder.name)
+            .and_modify(|seen| {
+                seen.delimiter = seen.delimiter.max(folder.delimiter);
+                seen.attributes.extend(folder.attributes.iter().cloned());
+            })
+            .or_insert_with(|| folder.clone());
+    }
+    by_name
+        .into_values()
+        .map(|mut folder| {
+            folder.attributes.sort();
+            folder.attributes.dedup();
+            folder
+        })
+        .collect()
+}
+
+fn pre_decision(folder: &ListedFolder, loc: &Located, options: &PlanOptions) -> Pre {
+    if !loc.personal {
+        return Pre::Other;
+    }
+    let shown = loc.own_path.join("/");
+    if let Some(pattern) = options.exclude.iter().find(|p| pattern_matches(p, &shown)) {
+        return Pre::Excluded(pattern.clone());
+    }
+    if !folder.is_selectable() {
+        return Pre::Noselect;
+    }
+    match candidate_role(folder, loc) {
+        Some((role, _)) if role.is_virtual() && options.skip_virtual => Pre::Virtual(role),
+        _ => Pre::Copy,
+    }
+}
+
+/// The role a folder claims and on what evidence (see [`FolderPlan`] for the order).
+fn candidate_role(folder: &ListedFolder, loc: &Located) -> Option<(Role, Evidence)> {
+    let is_inbox = |s: &String| s.eq_ignore_ascii_case("INBOX");
+    if loc.own_path.len() == 1 && is_inbox(&loc.own_path[0]) {
+        return Some((Role::Inbox, Evidence::InboxName));
+    }
+    if let Some(found) = role_from_attributes(&folder.attributes) {
+        return Some(found);
+    }
+    // Names only count where system folders live: the top level (after lifting provider
+    // containers) or directly under INBOX. "Projects/Sent" is the user's own folder.
+    let top = loc.path.len() == 1 || (loc.own_path.len() == 2 && is_inbox(&loc.own_path[0]));
+    if !top {
+        return None;
+    }
+    match role_for_name(loc.path.last()?) {
+        Some(Role::Inbox) | None => None,
+        Some(role) => Some((role, Evidence::Name)),
+    }
+}
+
+/// Reserves the target's system folders and its `\Noselect` folders, and returns the folder
+/// found for each role (only those the rules allow writing into as named).
+fn reserve_target_listing(targets: &mut TargetTree, target: &TargetListing) -> BTreeMap<Role, usize> {
+    let folders = merge(&target.folders);
+    let namespaces = Namespaces::new(&target.personal_prefix, &[]);
+    let located: Vec<Located> = folders.iter().map(|f| locate(f, &namespaces, &[])).collect();
+    let mut best: BTreeMap<Role, (Evidence, usize, usize)> = BTreeMap::new();
+    for (i, (folder, loc)) in folders.iter().zip(&located).enumerate() {
+        if !folder.is_selectable() {
+            targets.reserve(&loc.path);
+            continue;
+        }
+        let Some((role, evidence)) = candidate_role(folder, loc) else {
+            continue;
+        };
+        if role.is_virtual() {
+            // Never write into a view such as Gmail's All Mail.
+            targets.reserve(&loc.path);
+            continue;
+        }
+        if !targets.is_valid(&loc.path) {
+            continue;
+        }
+        let key = (evidence, loc.path.len(), i);
+        if best.get(&role).is_none_or(|b| key < *b) {
+            best.insert(role, key);
+        }
+    }
+    best.into_iter()
+        .filter_map(|(role, (_, _, i))| targets.reserve(&located[i].path).map(|node| (role, node)))
+        .collect()
+}

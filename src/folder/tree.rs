@@ -1,0 +1,274 @@
+//! The two hierarchies a plan is built on: source folders by decoded path, and target names
+//! handed out one sibling level at a time. Both are tries with parent links, so a hostile
+//! listing with very deep names costs memory linear in its size, and nothing recurses.
+
+use std::collections::HashMap;
+
+use super::sanitize::{TargetPath, TargetRules};
+use super::source::Located;
+
+/// The root node of either tree.
+pub(crate) const ROOT: usize = 0;
+
+#[derive(Debug)]
+pub(crate) struct SourceNode {
+    pub parent: usize,
+    pub name: String,
+    /// The listed folder at this node; `None` for a parent the server did not list.
+    pub folder: Option<usize>,
+    pub children: Vec<usize>,
+}
+
+/// Source folders by decoded path. Nodes are created parents first, so walking them by index
+/// visits every parent before its children.
+#[derive(Debug)]
+pub(crate) struct SourceTree {
+    pub nodes: Vec<SourceNode>,
+    /// The node of each listed folder; `None` for folders outside the personal namespace.
+    pub node_of: Vec<Option<usize>>,
+}
+
+impl SourceTree {
+    /// Builds the tree from folders sorted by raw name. Two folders whose names decode to
+    /// the same path (say one in modified UTF-7, one in UTF-8) become two sibling nodes with
+    /// one name, told apart later like any other collision.
+    pub fn build(located: &[Located]) -> SourceTree {
+        let mut nodes = vec![SourceNode {
+            parent: ROOT,
+            name: String::new(),
+            folder: None,
+            children: Vec::new(),
+        }];
+        let mut index: HashMap<(usize, &str), usize> = HashMap::new();
+        let mut node_of = Vec::with_capacity(located.len());
+        for (i, loc) in located.iter().enumerate() {
+            if !loc.personal {
+                node_of.push(None);
+                continue;
+            }
+            let mut at = ROOT;
+            for (depth, component) in loc.path.iter().enumerate() {
+                let last = depth + 1 == loc.path.len();
+                let existing = index.get(&(at, component.as_str())).copied();
+                at = match existing {
+                    Some(node) if !(last && nodes[node].folder.is_some()) => node,
+                    _ => {
+                        let node = nodes.len();
+                        nodes.push(SourceNode {
+                            parent: at,
+                            name: component.clone(),
+                            folder: None,
+                            children: Vec::new(),
+                        });
+                        nodes[at].children.push(node);
+                        if existing.is_none() {
+                            index.insert((at, component.as_str()), node);
+                        }
+                        node
+                    }
+                };
+            }
+            nodes[at].folder = Some(i);
+            node_of.push(Some(at));
+        }
+        SourceTree { nodes, node_of }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Only a parent of something reserved or taken; a source folder may still land here.
+    Free,
+    /// Held for a system folder or an existing folder that cannot hold mail.
+    Reserved,
+    /// Given to one source folder.
+    Taken,
+}
+
+#[derive(Debug)]
+struct TargetNode {
+    parent: usize,
+    name: String,
+    depth: usize,
+    /// Encoded length of the whole path, delimiters included.
+    path_len: usize,
+    slot: Slot,
+}
+
+/// Target names, handed out so that no two source folders ever share one.
+#[derive(Debug)]
+pub(crate) struct TargetTree<'r> {
+    rules: &'r TargetRules,
+    nodes: Vec<TargetNode>,
+    index: HashMap<(usize, String), usize>,
+    /// Next collision suffix to try per (parent, name key): keeps many equal names linear.
+    next_suffix: HashMap<(usize, String), usize>,
+}
+
+impl<'r> TargetTree<'r> {
+    pub fn new(rules: &'r TargetRules) -> TargetTree<'r> {
+        TargetTree {
+            rules,
+            nodes: vec![TargetNode {
+                parent: ROOT,
+                name: String::new(),
+                depth: 0,
+                path_len: 0,
+                slot: Slot::Free,
+            }],
+            index: HashMap::new(),
+            next_suffix: HashMap::new(),
+        }
+    }
+
+    /// The form names are compared in under `parent`. INBOX is the INBOX in any case at the
+    /// top level of every IMAP server, whatever the rules say about case.
+    fn key(&self, parent: usize, name: &str) -> String {
+        if parent == ROOT && name.eq_ignore_ascii_case("INBOX") {
+            "inbox".to_owned()
+        } else {
+            self.rules.collision_key(name)
+        }
+    }
+
+    fn find(&self, parent: usize, name: &str) -> Option<usize> {
+        self.index.get(&(parent, self.key(parent, name))).copied()
+    }
+
+    fn node(&mut self, parent: usize, name: &str) -> usize {
+        if let Some(node) = self.find(parent, name) {
+            return node;
+        }
+        let node = self.nodes.len();
+        let (depth, path_len) = match parent {
+            ROOT => (1, self.rules.encoded_len(name)),
+            _ => {
+                let p = &self.nodes[parent];
+                (p.depth + 1, p.path_len + 1 + self.rules.encoded_len(name))
+            }
+        };
+        self.nodes.push(TargetNode {
+            parent,
+            name: name.to_owned(),
+            depth,
+            path_len,
+            slot: Slot::Free,
+        });
+        self.index.insert((parent, self.key(parent, name)), node);
+        node
+    }
+
+    /// Whether a source folder may take `name` under `parent`.
+    fn available(&self, parent: usize, name: &str) -> bool {
+        !self.rules.is_reserved(name)
+            && self
+                .find(parent, name)
+                .is_none_or(|n| self.nodes[n].slot == Slot::Free)
+    }
+
+    fn take(&mut self, parent: usize, name: &str) -> usize {
+        let node = self.node(parent, name);
+        self.nodes[node].slot = Slot::Taken;
+        node
+    }
+
+    /// The byte budget of one component under `parent`.
+    fn room(&self, parent: usize) -> usize {
+        let used = if parent == ROOT {
+            0
+        } else {
+            self.nodes[parent].path_len + 1
+        };
+        match self.rules.max_path_bytes() {
+            Some(max) => max.saturating_sub(used).min(self.rules.max_component_bytes()),
+            None => self.rules.max_component_bytes(),
+        }
+    }
+
+    /// Gives a source folder called `name` a free name under `parent`: `preferred` if it is
+    /// clean, fits and is free (the name an earlier plan gave it), else the sanitised name,
+    /// else that name with the first free suffix ` (2)`, ` (3)`, ... `None` if no name fits
+    /// the path length limit.
+    pub fn claim(&mut self, parent: usize, name: &str, preferred: Option<&str>) -> Option<usize> {
+        let limit = self.room(parent);
+        if let Some(preferred) = preferred
+            && self.rules.is_clean(preferred)
+            && self.rules.encoded_len(preferred) <= limit
+            && self.available(parent, preferred)
+        {
+            return Some(self.take(parent, preferred));
+        }
+        let base = self.rules.sanitize_within(name, limit)?;
+        if self.available(parent, &base) {
+            return Some(self.take(parent, &base));
+        }
+        let counter = (parent, self.key(parent, &base));
+        let mut n = self.next_suffix.get(&counter).copied().unwrap_or(2);
+        // Each candidate ends in a different "(n)", so each failure is a distinct occupied
+        // name: the loop ends after at most as many tries as there are names under `parent`.
+        loop {
+            let candidate = self.rules.with_suffix(&base, n, limit)?;
+            n += 1;
+            if self.available(parent, &candidate) {
+                self.next_suffix.insert(counter, n);
+                return Some(self.take(parent, &candidate));
+            }
+        }
+    }
+
+    /// Holds `path` (as the target itself names it) so no source folder is given it.
+    pub fn reserve(&mut self, path: &[String]) -> Option<usize> {
+        let mut at = ROOT;
+        for component in path {
+            at = self.node(at, component);
+        }
+        if at == ROOT {
+            return None;
+        }
+        if self.nodes[at].slot == Slot::Free {
+            self.nodes[at].slot = Slot::Reserved;
+        }
+        Some(at)
+    }
+
+    /// Whether `path` is one the rules allow creating as it is.
+    pub fn is_valid(&self, path: &[String]) -> bool {
+        !path.is_empty()
+            && path
+                .iter()
+                .all(|c| self.rules.is_clean(c) && !self.rules.is_reserved(c))
+            && self
+                .rules
+                .max_path_bytes()
+                .is_none_or(|max| self.rules.path_len(path) <= max)
+    }
+
+    pub fn depth(&self, node: usize) -> usize {
+        self.nodes[node].depth
+    }
+
+    /// The components of `node`'s path, outermost first.
+    pub fn components(&self, node: usize) -> Vec<String> {
+        let mut parts = Vec::with_capacity(self.nodes[node].depth);
+        let mut at = node;
+        while at != ROOT {
+            parts.push(self.nodes[at].name.clone());
+            at = self.nodes[at].parent;
+        }
+        parts.reverse();
+        parts
+    }
+
+    pub fn path(&self, node: usize) -> TargetPath {
+        TargetPath::from(self.components(node))
+    }
+
+    /// Whether two component lists name the same folder under the rules.
+    pub fn same(&self, a: &[String], b: &[String]) -> bool {
+        a.len() == b.len()
+            && a.iter().zip(b).enumerate().all(|(i, (x, y))| {
+                let parent = if i == 0 { ROOT } else { usize::MAX };
+                self.key(parent, x) == self.key(parent, y)
+            })
+    }
+}
