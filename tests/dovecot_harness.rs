@@ -416,9 +416,13 @@ async fn xoauth2_tokens_are_checked_and_passwords_still_work() {
         !xoauth2_login(d, &other.name, &token).await,
         "a token for another user was accepted"
     );
+    // Change the signature's first character: all 6 of its bits count (the last one's
+    // low bits are padding, so changing it may not change the signature at all).
+    let sig = token.rfind('.').unwrap() + 1;
+    let replacement = if token[sig..].starts_with('A') { "Q" } else { "A" };
     let mut tampered = token.clone();
-    let last = tampered.pop().unwrap();
-    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    tampered.replace_range(sig..sig + 1, replacement);
+    assert_ne!(tampered, token);
     assert!(
         !xoauth2_login(d, &user.name, &tampered).await,
         "a token with a bad signature was accepted"
@@ -785,6 +789,48 @@ async fn dropped_instance_leaves_no_processes_listeners_or_files() {
         );
     }
     assert!(!dir.exists(), "{} was not removed", dir.display());
+}
+
+#[tokio::test]
+async fn normal_use_logs_no_errors_or_warnings() {
+    let d = Dovecot::start();
+    let user = d.unique_user("clean");
+    d.seed(
+        &user,
+        "INBOX",
+        (0..5).map(|i| SeedMessage::new(sample_message(i, 100)).with_flags(&["\\Seen", "Work"])),
+    );
+    d.create_mailbox(&user, "Ordner/Unterordner");
+    assert_eq!(d.fetch(&user, "INBOX", "uid flags", &["all"]).len(), 5);
+    assert!(imap_login(&d, &user.name, &user.password).await);
+    assert!(!imap_login(&d, &user.name, "wrong").await);
+    assert!(pop3_login(&d, &user.name, &user.password).await);
+    assert!(xoauth2_login(&d, &user.name, &d.oauth2_token(&user)).await);
+    assert!(!xoauth2_login(&d, &user.name, "not-a-jwt").await);
+    let mut p = tls(d.imaps_port(), "localhost", &d.tls_config())
+        .await
+        .expect("IMAPS");
+    p.line().await;
+    assert!(tagged_ok(
+        &p.imap(
+            "a",
+            &format!("LOGIN {} {}", user.name, imap_quote(&user.password))
+        )
+        .await
+    ));
+    assert!(tagged_ok(&p.imap("b", "SELECT INBOX").await));
+    assert!(tagged_ok(&p.imap("c", "UID FETCH 1:* (FLAGS BODY.PEEK[])").await));
+    assert!(tagged_ok(&p.imap("d", "LOGOUT").await));
+    let log = fs::read_to_string(d.log_path()).unwrap();
+    let bad: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            ["Error:", "Fatal:", "Panic:", "Warning:"]
+                .iter()
+                .any(|w| l.contains(w))
+        })
+        .collect();
+    assert!(bad.is_empty(), "Dovecot complained:\n{}", bad.join("\n"));
 }
 
 /// Runs in two roles: normally it re-runs this test binary as a child (with an env var

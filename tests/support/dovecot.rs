@@ -856,7 +856,8 @@ fn render_config(dir: &Path, id: &str, ports: Ports, root: bool, mail_uid: u32, 
              default_login_user = {user}"
         )
     };
-    let login_chroot = if root { "" } else { "\n  chroot =" };
+    // Only root may chroot; these services do by default.
+    let chroot = if root { "" } else { "\n  chroot =" };
     CONFIG_TEMPLATE
         .replace("@DIR@", &dir.display().to_string())
         .replace("@ID@", id)
@@ -867,7 +868,7 @@ fn render_config(dir: &Path, id: &str, ports: Ports, root: bool, mail_uid: u32, 
         .replace("@IMAPS@", &ports.imaps.to_string())
         .replace("@POP3@", &ports.pop3.to_string())
         .replace("@POP3S@", &ports.pop3s.to_string())
-        .replace("@LOGIN_CHROOT@", login_chroot)
+        .replace("@CHROOT@", chroot)
 }
 
 const CONFIG_TEMPLATE: &str = r#"# Written by mailmigrate's tests/support for one test run; regenerated every time.
@@ -954,7 +955,9 @@ protocol pop3 {
 service anvil {
   unix_listener anvil-auth-penalty {
     mode = 0
-  }
+  }@CHROOT@
+}
+service ipc {@CHROOT@
 }
 
 service imap-login {
@@ -964,7 +967,7 @@ service imap-login {
   inet_listener imaps {
     port = @IMAPS@
     ssl = yes
-  }@LOGIN_CHROOT@
+  }@CHROOT@
 }
 service pop3-login {
   inet_listener pop3 {
@@ -973,7 +976,7 @@ service pop3-login {
   inet_listener pop3s {
     port = @POP3S@
     ssl = yes
-  }@LOGIN_CHROOT@
+  }@CHROOT@
 }
 "#;
 
