@@ -591,6 +591,40 @@ async fn seeded_message_is_served_byte_for_byte_over_imap_and_pop3() {
 }
 
 #[test]
+fn concurrent_seeds_of_one_mailbox_keep_every_keyword_right() {
+    let d = dovecot();
+    let user = d.unique_user("concurrent");
+    std::thread::scope(|s| {
+        for t in 0..4usize {
+            let user = &user;
+            s.spawn(move || {
+                let keyword = format!("Thread{t}");
+                for chunk in 0..5 {
+                    let msgs = (0..10).map(|i| {
+                        SeedMessage::new(sample_message(t * 1_000 + chunk * 10 + i, 20))
+                            .with_flags(&[keyword.as_str(), "Shared"])
+                    });
+                    d.seed(user, "INBOX", msgs);
+                }
+            });
+        }
+    });
+    let rows = d.fetch(&user, "INBOX", "flags hdr.subject", &["all"]);
+    assert_eq!(rows.len(), 200);
+    for row in &rows {
+        let n: usize = row["hdr.subject"]
+            .strip_prefix("Test message ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let flags: BTreeSet<&str> = row["flags"].split(' ').filter(|f| *f != "\\Recent").collect();
+        let own = format!("Thread{}", n / 1_000);
+        let expected: BTreeSet<&str> = [own.as_str(), "Shared"].into_iter().collect();
+        assert_eq!(flags, expected, "message {n}");
+    }
+}
+
+#[test]
 fn seeded_messages_get_uids_in_seed_order() {
     let d = dovecot();
     let user = d.unique_user("order");

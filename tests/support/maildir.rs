@@ -7,12 +7,13 @@
 //! mapped through the mailbox's `dovecot-keywords` file, which is written before any
 //! message that uses a new keyword becomes visible.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::chown;
+use std::os::unix::fs::{chown, fchown};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One message to seed: its exact bytes, IMAP flags, and internal date.
@@ -61,9 +62,15 @@ static START_SECS: LazyLock<u64> = LazyLock::new(|| {
         .unwrap_or(0)
 });
 
-/// Serialises keyword-file updates within this process (two tests never share a mailbox, but
-/// one test may seed from several threads).
-static KEYWORDS_LOCK: Mutex<()> = Mutex::new(());
+/// One lock per mailbox directory, held while seeding it: the keywords file is read once and
+/// updated as new keywords appear, so two concurrent seeds of the same mailbox must not
+/// interleave. Different mailboxes (different tests) seed in parallel.
+static MAILBOX_LOCKS: LazyLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = LazyLock::new(Default::default);
+
+fn mailbox_lock(dir: &Path) -> Arc<Mutex<()>> {
+    let mut locks = MAILBOX_LOCKS.lock().unwrap_or_else(PoisonError::into_inner);
+    locks.entry(dir.to_path_buf()).or_default().clone()
+}
 
 /// Writes `messages` into the maildir at `mailbox_dir` (which holds `cur/`, `new/`, `tmp/`).
 /// `owner` is the (uid, gid) files must belong to, when we run as root.
@@ -77,7 +84,8 @@ pub(super) fn seed_maildir(
         fs::create_dir_all(&d).unwrap_or_else(|e| panic!("cannot create {}: {e}", d.display()));
         set_owner(&d, owner);
     }
-    let _guard = KEYWORDS_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let lock = mailbox_lock(mailbox_dir);
+    let _guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
     let mut keywords = Keywords::load(mailbox_dir);
     let pid = std::process::id();
     let mut count = 0;
@@ -113,8 +121,11 @@ pub(super) fn seed_maildir(
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", tmp_path.display()));
         file.set_modified(msg.internal_date)
             .unwrap_or_else(|e| panic!("cannot set the mtime of {}: {e}", tmp_path.display()));
+        if let Some((uid, gid)) = owner {
+            fchown(&file, Some(uid), Some(gid))
+                .unwrap_or_else(|e| panic!("cannot chown {} to {uid}:{gid}: {e}", tmp_path.display()));
+        }
         drop(file);
-        set_owner(&tmp_path, owner);
         fs::rename(&tmp_path, &cur_path)
             .unwrap_or_else(|e| panic!("cannot move {} into cur/: {e}", tmp_path.display()));
         count += 1;
