@@ -867,46 +867,107 @@ async fn normal_use_logs_no_errors_or_warnings() {
     assert!(bad.is_empty(), "Dovecot complained:\n{}", bad.join("\n"));
 }
 
-/// Runs in two roles: normally it re-runs this test binary as a child (with an env var
-/// set) and checks that the child's shared instance dies with the child; in the child it
-/// starts the shared instance and reports its processes and directory.
-#[test]
-fn shared_instance_is_stopped_when_the_test_process_exits() {
-    const CHILD: &str = "MAILMIGRATE_HARNESS_WATCHDOG_CHILD";
-    let name = "shared_instance_is_stopped_when_the_test_process_exits";
-    if std::env::var_os(CHILD).is_some() {
-        let d = dovecot();
-        let user = d.unique_user("child");
-        assert!(d.password_accepted(&user, &user.password));
-        println!("\nPIDS={:?}", d.pids());
-        println!("DIR={}", d.dir().display());
-        return;
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .output()
-        .expect("running the test binary as a child");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+#[tokio::test]
+async fn extra_config_changes_the_server() {
+    let d = Dovecot::start_with_config("imap_capability = +XMAILMIGRATE-TEST");
+    let user = d.unique_user("extra");
+    let mut p = plain(d.imap_port()).await;
+    p.line().await;
+    let login = p
+        .imap(
+            "a",
+            &format!("LOGIN {} {}", user.name, imap_quote(&user.password)),
+        )
+        .await;
+    assert!(login.concat().contains("XMAILMIGRATE-TEST"), "{login:?}");
     assert!(
-        out.status.success(),
-        "child failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        fs::read_to_string(d.config_path())
+            .unwrap()
+            .ends_with("imap_capability = +XMAILMIGRATE-TEST\n")
     );
-    let value = |key: &str| -> String {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .unwrap_or_else(|| panic!("child printed no {key}:\n{stdout}"))
-            .to_owned()
-    };
-    let pids: Vec<u32> = value("PIDS=")
-        .trim_matches(|c| c == '[' || c == ']')
-        .split(", ")
-        .map(|p| p.parse().unwrap())
-        .collect();
-    assert!(!pids.is_empty());
-    let dir = value("DIR=");
+}
+
+#[test]
+fn a_failed_start_panics_with_the_config_path_and_the_reason() {
+    let panic = std::panic::catch_unwind(|| Dovecot::start_with_config("no_such_setting = 1"))
+        .expect_err("Dovecot started with an unknown setting");
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .expect("a text panic");
+    assert!(message.contains("failed to start"), "{message}");
+    assert!(
+        message.contains("no_such_setting"),
+        "the reason is missing: {message}"
+    );
+    let config = message
+        .lines()
+        .find_map(|l| l.strip_prefix("config: "))
+        .unwrap_or_else(|| panic!("no config path in: {message}"));
+    let config = Path::new(config);
+    assert!(
+        config.is_file(),
+        "the config was not kept for inspection: {message}"
+    );
+    // Kept for inspection; this test has inspected it.
+    fs::remove_dir_all(config.parent().unwrap()).unwrap();
+}
+
+const WATCHDOG_CHILD: &str = "MAILMIGRATE_HARNESS_WATCHDOG_CHILD";
+
+/// The child side of the watchdog tests: start the shared instance, report its processes
+/// and directory, then exit (`exit`) or wait to be killed (`hang`).
+fn watchdog_child(mode: &str) {
+    let d = dovecot();
+    let user = d.unique_user("child");
+    assert!(d.password_accepted(&user, &user.password));
+    println!("\nPIDS={:?}", d.pids());
+    println!("DIR={}", d.dir().display());
+    if mode == "hang" {
+        std::thread::sleep(Duration::from_secs(120));
+        panic!("the parent test should have killed this process");
+    }
+}
+
+/// Re-runs test `name` of this binary as a child in `mode`, in its own process group.
+fn spawn_watchdog_child(name: &str, mode: &str) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(WATCHDOG_CHILD, mode)
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running the test binary as a child")
+}
+
+/// Reads the child's report until it has printed both lines.
+fn read_child_report(child: &mut std::process::Child) -> (Vec<u32>, String) {
+    use std::io::BufRead;
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (mut pids, mut seen) = (None, String::new());
+    let mut lines = stdout.lines();
+    while let Some(line) = lines.next() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(list) = line.strip_prefix("PIDS=") {
+            let list = list.trim_matches(|c| c == '[' || c == ']');
+            pids = Some(list.split(", ").map(|p| p.parse().unwrap()).collect::<Vec<u32>>());
+        } else if let Some(dir) = line.strip_prefix("DIR=") {
+            let pids = pids.expect("PIDS before DIR");
+            assert!(!pids.is_empty());
+            // Keep draining: a child writing into a closed pipe would fail.
+            std::thread::spawn(move || lines.for_each(drop));
+            return (pids, dir.to_owned());
+        }
+    }
+    panic!("the child ended without reporting its instance:\n{seen}");
+}
+
+fn assert_instance_cleaned_up(pids: &[u32], dir: &str) {
     wait_until(
         "the child's Dovecot processes are gone",
         Duration::from_secs(10),
@@ -915,8 +976,45 @@ fn shared_instance_is_stopped_when_the_test_process_exits() {
     wait_until(
         "the child's Dovecot directory is removed",
         Duration::from_secs(10),
-        || !Path::new(&dir).exists(),
+        || !Path::new(dir).exists(),
     );
+}
+
+/// Runs in two roles: normally it re-runs this test as a child (with an env var set) and
+/// checks that the child's shared instance dies with the child; in the child it is
+/// [`watchdog_child`].
+#[test]
+fn shared_instance_is_stopped_when_the_test_process_exits() {
+    if let Ok(mode) = std::env::var(WATCHDOG_CHILD) {
+        return watchdog_child(&mode);
+    }
+    let mut child = spawn_watchdog_child("shared_instance_is_stopped_when_the_test_process_exits", "exit");
+    let (pids, dir) = read_child_report(&mut child);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "child failed: {status}");
+    assert_instance_cleaned_up(&pids, &dir);
+}
+
+/// Like the test above, but the child's whole process group is SIGKILLed (what `timeout`
+/// or a job control kill does): the watchdog sits in its own group and still cleans up.
+#[test]
+fn shared_instance_is_stopped_when_the_test_process_group_is_killed() {
+    if let Ok(mode) = std::env::var(WATCHDOG_CHILD) {
+        return watchdog_child(&mode);
+    }
+    let mut child = spawn_watchdog_child(
+        "shared_instance_is_stopped_when_the_test_process_group_is_killed",
+        "hang",
+    );
+    let (pids, dir) = read_child_report(&mut child);
+    let status = Command::new("/bin/sh")
+        .args(["-c", r#"kill -KILL "-$1""#, "kill-group"])
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = child.wait();
+    assert_instance_cleaned_up(&pids, &dir);
 }
 
 /// Socket inodes of TCP listeners on this machine, with their local address.

@@ -38,9 +38,10 @@ const PASSWORD_CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The `nobody`/`nogroup` ids mail processes run as when the tests run as root.
 const NOBODY: u32 = 65_534;
 
-/// Runs in `/bin/sh` beside each instance: its stdin is a pipe whose only writer is the test
-/// process, so EOF means the test process is gone (however it ended) and the instance must go
-/// too. `$1` is Dovecot's process group, `$2` the instance directory.
+/// Runs in `/bin/sh` beside each instance, in a process group of its own: its stdin is a pipe
+/// whose only writer is the test process, so EOF means the test process is gone (however it
+/// ended, even SIGKILLed with its whole group) and the instance must go too. `$1` is
+/// Dovecot's process group, `$2` the instance directory.
 const WATCHDOG_SCRIPT: &str = r#"
 while read -r _; do :; done
 kill -KILL "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null
@@ -130,20 +131,31 @@ impl Dovecot {
     /// The shared instance (same as [`dovecot()`]).
     pub fn shared() -> &'static Dovecot {
         static SHARED: OnceLock<Dovecot> = OnceLock::new();
-        SHARED.get_or_init(|| Dovecot::launch(true))
+        SHARED.get_or_init(|| Dovecot::launch(true, ""))
     }
 
     /// Starts an instance of its own, for a test that must not share one (it restarts or
     /// stops the server, counts processes, ...). Returns once all four ports accept
     /// connections; panics with the log tail and config path if Dovecot does not come up.
     pub fn start() -> Dovecot {
-        Dovecot::launch(false)
+        Dovecot::launch(false, "")
     }
 
-    fn launch(shared: bool) -> Dovecot {
+    /// Like [`Dovecot::start`], with `extra` appended to the generated `dovecot.conf` (a
+    /// later setting overrides an earlier one), for tests that need a differently configured
+    /// server (`imap_capability = ...`, `mail_max_userip_connections = 1`, ...).
+    ///
+    /// Keep `login_greeting` (start-up waits for its instance id). Note that Dovecot treats
+    /// loopback connections as secured, so `disable_plaintext_auth = yes` never produces
+    /// LOGINDISABLED here.
+    pub fn start_with_config(extra: &str) -> Dovecot {
+        Dovecot::launch(false, extra)
+    }
+
+    fn launch(shared: bool, extra: &str) -> Dovecot {
         let mut collisions = Vec::new();
         for _ in 0..START_ATTEMPTS {
-            match Dovecot::try_launch(shared) {
+            match Dovecot::try_launch(shared, extra) {
                 Ok(d) => return d,
                 Err(StartError::PortTaken(report)) => collisions.push(report),
                 Err(StartError::Fatal(report)) => panic!("{report}"),
@@ -155,7 +167,7 @@ impl Dovecot {
         )
     }
 
-    fn try_launch(shared: bool) -> Result<Dovecot, StartError> {
+    fn try_launch(shared: bool, extra: &str) -> Result<Dovecot, StartError> {
         assert!(
             Path::new(DOVECOT_BIN).exists() && Path::new(DOVEADM_BIN).exists(),
             "{DOVECOT_BIN} or {DOVEADM_BIN} is missing: install dovecot-imapd and dovecot-pop3d \
@@ -205,7 +217,12 @@ impl Dovecot {
         write_file(&dir.join("oauth2.conf.ext"), oauth2_conf.as_bytes(), 0o644);
 
         let ports = free_ports();
-        let config = render_config(&dir, &id, ports, root, mail_uid, mail_gid);
+        let mut config = render_config(&dir, &id, ports, root, mail_uid, mail_gid);
+        if !extra.is_empty() {
+            config.push_str(&format!(
+                "\n# Added by the test (Dovecot::start_with_config):\n{extra}\n"
+            ));
+        }
         let config_path = dir.join("dovecot.conf");
         write_file(&config_path, config.as_bytes(), 0o644);
         let log_path = dir.join("dovecot.log");
@@ -237,6 +254,9 @@ impl Dovecot {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .current_dir("/")
+            // Its own group too: killing the test's process group (as `timeout` does) must
+            // not take the watchdog along before it has cleaned up.
+            .process_group(0)
             .spawn();
         let watchdog = match watchdog {
             Ok(w) => w,
