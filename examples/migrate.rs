@@ -27,8 +27,8 @@ use mailmigrate::folder::{Layout, PlanOptions, TargetListing};
 use mailmigrate::net::{AccountUrl, Protocol, TlsConfig, TokioTimer};
 use mailmigrate::store::{Maildir, MaildirOptions};
 use mailmigrate::sync::{
-    Engine, EngineOptions, Event, FingerprintCounts, Message, Migrator, Report, Source, SyncState, TargetFolder,
-    TcpConnector, Watch,
+    Engine, EngineOptions, Event, FingerprintCounts, Message, Migrator, Report, Source, SyncState,
+    TargetFolder, TcpConnector, Watch,
 };
 use mailmigrate::{Credentials, Error, ErrorKind, Result};
 
@@ -55,7 +55,9 @@ struct Args {
 
 fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 90s, 15m, 12h or 30d"))?;
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 15m, 12h or 30d"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -96,7 +98,11 @@ fn parse_args() -> std::result::Result<Args, String> {
             "--summary-json" => args.summary_json = Some(value("--summary-json")?.into()),
             "--connections" => {
                 let v = value("--connections")?;
-                args.connections = v.parse().ok().filter(|&n| n > 0).ok_or(format!("{v:?} is not a positive number"))?;
+                args.connections = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or(format!("{v:?} is not a positive number"))?;
             }
             "--max-size" => {
                 let v = value("--max-size")?;
@@ -114,7 +120,11 @@ fn parse_args() -> std::result::Result<Args, String> {
     let to = to.ok_or(format!("--to is required\n{USAGE}"))?;
     args.to = match to.strip_prefix("maildir:") {
         Some(path) if !path.is_empty() => path.into(),
-        _ => return Err(format!("--to {to:?}: only maildir:PATH targets are supported by this example")),
+        _ => {
+            return Err(format!(
+                "--to {to:?}: only maildir:PATH targets are supported by this example"
+            ));
+        }
     };
     Ok(args)
 }
@@ -124,7 +134,10 @@ fn password(variable: &str, what: &str) -> Result<String> {
         return Ok(value);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Error::new(ErrorKind::InvalidInput, format!("set {variable} to the {what} password")));
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("set {variable} to the {what} password"),
+        ));
     }
     eprint!("{what} password: ");
     std::io::stderr().flush().ok();
@@ -159,17 +172,29 @@ impl Progress {
                 .progress_chars("=> "),
         );
         overall.set_prefix("all folders");
-        Progress { bars, overall, folders: Mutex::new(Vec::new()) }
+        Progress {
+            bars,
+            overall,
+            folders: Mutex::new(Vec::new()),
+        }
     }
 
     fn folder(&self, name: &str) -> Option<ProgressBar> {
         let folders = self.folders.lock().ok()?;
-        folders.iter().find(|(n, _)| n == name).map(|(_, bar)| bar.clone())
+        folders
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, bar)| bar.clone())
     }
 
     fn on(&self, event: &Event) {
         match event {
-            Event::FolderStarted { source, known, remaining, .. } => {
+            Event::FolderStarted {
+                source,
+                known,
+                remaining,
+                ..
+            } => {
                 let bar = self.bars.insert_before(&self.overall, ProgressBar::new(*known));
                 bar.set_style(
                     ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {msg}")
@@ -232,11 +257,17 @@ impl Migrator for Target {
                 Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
                     Error::new(
                         ErrorKind::InvalidInput,
-                        format!("state file {} is corrupt ({e}); restore it or remove it to start over", path.display()),
+                        format!(
+                            "state file {} is corrupt ({e}); restore it or remove it to start over",
+                            path.display()
+                        ),
                     )
                 }),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(Error::new(ErrorKind::Io, format!("cannot read {}: {e}", path.display()))),
+                Err(e) => Err(Error::new(
+                    ErrorKind::Io,
+                    format!("cannot read {}: {e}", path.display()),
+                )),
             },
         }
     }
@@ -253,7 +284,8 @@ impl Migrator for Target {
                     file.sync_all()?;
                     std::fs::rename(&tmp, path)
                 };
-                write().map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {}: {e}", path.display())))
+                write()
+                    .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {}: {e}", path.display())))
             }
         }
     }
@@ -269,7 +301,10 @@ impl Migrator for Target {
 
 fn print_table(report: &Report, elapsed: Duration) {
     println!();
-    println!("{:<32} {:<32} {:>8} {:>8} {:>8} {:>7} {:>10}", "source", "target", "copied", "skipped", "failed", "known", "MB");
+    println!(
+        "{:<32} {:<32} {:>8} {:>8} {:>8} {:>7} {:>10}",
+        "source", "target", "copied", "skipped", "failed", "known", "MB"
+    );
     for folder in &report.folders {
         let target = match (&folder.target, &folder.skipped_because) {
             (Some(path), None) => path.join('/'),
@@ -301,39 +336,65 @@ fn print_table(report: &Report, elapsed: Duration) {
         secs,
         t.copied_this_run as f64 / secs,
         t.copied_bytes as f64 / 1e6 / secs,
-        if report.dry_run { " [dry run: nothing written]" } else { "" },
+        if report.dry_run {
+            " [dry run: nothing written]"
+        } else {
+            ""
+        },
     );
 }
 
 async fn run(args: Args) -> Result<ExitCode> {
     let mut tls = TlsConfig::default();
     if let Some(path) = &args.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("cannot read --ca-file {}: {e}", path.display())))?;
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("cannot read --ca-file {}: {e}", path.display()),
+            )
+        })?;
         tls = tls.with_ca_pem(&pem)?;
     }
     let server = args.from.server().with_tls(tls);
-    let credentials = Credentials::password(args.from.user.clone(), password("MAILMIGRATE_SOURCE_PASSWORD", "source")?);
+    let credentials = Credentials::password(
+        args.from.user.clone(),
+        password("MAILMIGRATE_SOURCE_PASSWORD", "source")?,
+    );
     let source = match args.from.protocol {
         Protocol::Imap => Source::imap(server, credentials),
         Protocol::Pop3 => Source::pop3(server, credentials),
     };
     let layout = match args.layout.as_deref() {
         None | Some("mirror") => Layout::Mirror,
-        Some("under-address") => Layout::UnderAddress { root: args.from.user.clone() },
+        Some("under-address") => Layout::UnderAddress {
+            root: args.from.user.clone(),
+        },
         Some(other) => {
-            return Err(Error::new(ErrorKind::InvalidInput, format!("--layout {other:?}: use mirror or under-address")));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("--layout {other:?}: use mirror or under-address"),
+            ));
         }
     };
     let store = Maildir::open_with(&args.to, MaildirOptions::default().sync(args.fsync))?;
     let progress = (!args.quiet && std::io::stderr().is_terminal()).then(Progress::new);
-    let target = Target { store, state_file: args.state.clone(), progress };
+    let target = Target {
+        store,
+        state_file: args.state.clone(),
+        progress,
+    };
     let options = EngineOptions {
-        plan: PlanOptions { layout, ..PlanOptions::default() },
+        plan: PlanOptions {
+            layout,
+            ..PlanOptions::default()
+        },
         dry_run: args.dry_run,
         connections: args.connections,
         max_message_size: args.max_size,
-        watch: args.watch.map(|window| Watch { window, poll_interval: Duration::from_secs(60).min(window) }),
+        watch: args.watch.map(|window| Watch {
+            window,
+            poll_interval: Duration::from_secs(60).min(window),
+        }),
         ..EngineOptions::default()
     };
     let engine = Engine::new(source, target, TcpConnector, Arc::new(TokioTimer), options);
@@ -357,7 +418,11 @@ async fn run(args: Args) -> Result<ExitCode> {
         std::fs::write(path, json)
             .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {}: {e}", path.display())))?;
     }
-    Ok(if report.totals().failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if report.totals().failed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[tokio::main]
