@@ -456,7 +456,7 @@ async fn a_uidvalidity_reset_or_a_lost_state_copies_nothing_twice() {
 }
 
 #[tokio::test]
-async fn watch_mode_copies_new_mail_within_one_poll_and_stops_when_the_window_closes() {
+async fn watch_mode_copies_new_mail_within_one_poll_or_at_once_with_idle_and_stops_when_the_window_closes() {
     let d = dovecot();
     let user = d.unique_user("watch");
     d.seed(
@@ -515,15 +515,23 @@ async fn watch_mode_copies_new_mail_within_one_poll_and_stops_when_the_window_cl
         r = running => panic!("watch mode ended early: {r:?}"),
         () = idle(6).fuse() => {}
     }
+    // With IMAP IDLE on the INBOX, new mail starts a pass at once, before the next poll.
+    d.seed(&user, "INBOX", [SeedMessage::new(sample_message(40_101, 400))]);
+    let before = clock.now();
+    futures::select! {
+        r = running => panic!("watch mode ended early: {r:?}"),
+        () = idle(7).fuse() => {}
+    }
+    assert_eq!(clock.now(), before, "IDLE, not the clock, brought the message");
     // Thirty days later the window has closed: the run ends by itself.
     clock.advance(Duration::from_secs(30 * 86_400));
     let report = tokio::time::timeout(Duration::from_secs(30), running)
         .await
         .expect("window closed")
         .expect("run");
-    assert_eq!(report.passes, 2, "{report:#?}");
-    assert_eq!(report.totals().copied, 6);
-    assert_eq!(report.totals().copied_this_run, 6);
+    assert_eq!(report.passes, 3, "{report:#?}");
+    assert_eq!(report.totals().copied, 7);
+    assert_eq!(report.totals().copied_this_run, 7);
 }
 
 #[tokio::test]

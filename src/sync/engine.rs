@@ -75,7 +75,9 @@ impl Source {
     }
 }
 
-/// Keep copying new mail after the first pass, until the window closes.
+/// Keep copying new mail after the first pass, until the window closes. Between passes the
+/// engine waits with IMAP IDLE on the source's INBOX where offered (new mail there starts the
+/// next pass at once) and polls every folder at `poll_interval`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watch {
     /// How long after the start to keep watching (the guide's window: 30 days by default).
@@ -219,10 +221,40 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                 return Ok(report);
             }
             let left = deadline.duration_since(now).unwrap_or_default();
-            self.timer.sleep(watch.poll_interval.min(left)).await;
+            self.wait_for_news(watch.poll_interval.min(left)).await;
             if self.timer.now() >= deadline {
                 return Ok(report);
             }
+        }
+    }
+
+    /// Waits up to `max` for new mail: with IMAP IDLE on the source's INBOX where the server
+    /// offers it (new mail then starts the next pass at once), else by sleeping. Any trouble
+    /// with IDLE falls back to sleeping out the rest: the next pass reports real errors.
+    async fn wait_for_news(&self, max: Duration) {
+        let start = self.timer.now();
+        if let Source::Imap { .. } = &self.source
+            && let Ok(mut session) = self.open_imap().await
+        {
+            let inbox = MailboxName::from_raw(&b"INBOX"[..]);
+            if session.capabilities().has("IDLE") && session.examine(&inbox).await.is_ok() {
+                let idled = match session.idle().await {
+                    Ok(mut idle) => {
+                        let waited = idle.wait(max).await;
+                        let _ = idle.done().await;
+                        waited.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                let _ = session.logout().await;
+                if idled {
+                    return;
+                }
+            }
+        }
+        let waited = self.timer.now().duration_since(start).unwrap_or_default();
+        if let Some(rest) = max.checked_sub(waited) {
+            self.timer.sleep(rest).await;
         }
     }
 
