@@ -94,6 +94,16 @@ fn engine<M: Migrator>(
     Engine::new(source, target, TcpConnector, timer, options)
 }
 
+/// An IMAP → Maildir engine with default options on the real clock.
+fn default_run(d: &Dovecot, user: &TestUser, root: &Path) -> Engine<Maildir, TcpConnector> {
+    engine(
+        imap_source(d, user),
+        open_maildir(root),
+        Arc::new(TokioTimer),
+        EngineOptions::default(),
+    )
+}
+
 /// One message as Dovecot shows it: body digest, flags (sorted, without `\Recent`) and
 /// received date.
 type Shown = (String, Vec<String>, i64);
@@ -229,12 +239,7 @@ async fn imap_to_maildir_copies_every_folder_exactly_and_a_second_run_copies_not
     let seeded = seed_source(d, &user);
     let (_guard, root) = target_dir("e2e");
 
-    let run = engine(
-        imap_source(d, &user),
-        open_maildir(&root),
-        Arc::new(TokioTimer),
-        EngineOptions::default(),
-    );
+    let run = default_run(d, &user, &root);
     let report = run.run().await.expect("first run");
     let totals = report.totals();
     assert_eq!(totals.copied_this_run as usize, seeded, "{report:#?}");
@@ -267,12 +272,7 @@ async fn imap_to_maildir_copies_every_folder_exactly_and_a_second_run_copies_not
     let maildir = run.migrator();
     compare(d, &user, maildir, &report);
 
-    let again = engine(
-        imap_source(d, &user),
-        open_maildir(&root),
-        Arc::new(TokioTimer),
-        EngineOptions::default(),
-    );
+    let again = default_run(d, &user, &root);
     let second = again.run().await.expect("second run");
     assert_eq!(second.totals().copied_this_run, 0, "{second:#?}");
     assert_eq!(second.totals().copied, totals.copied);
@@ -415,15 +415,7 @@ async fn a_uidvalidity_reset_or_a_lost_state_copies_nothing_twice() {
     d.seed(&user, "Projects", (20_000..20_040).map(seed));
     d.seed(&user, "Projects", [twin(), twin()]);
     let (_guard, root) = target_dir("uidvalidity");
-    let first = engine(
-        imap_source(d, &user),
-        open_maildir(&root),
-        Arc::new(TokioTimer),
-        EngineOptions::default(),
-    )
-    .run()
-    .await
-    .expect("first run");
+    let first = default_run(d, &user, &root).run().await.expect("first run");
     assert_eq!(first.totals().copied_this_run, 42);
 
     // The folder is recreated at the source with the same mail (and one new message):
@@ -432,24 +424,14 @@ async fn a_uidvalidity_reset_or_a_lost_state_copies_nothing_twice() {
     d.seed(&user, "Projects", (20_000..20_040).map(seed));
     d.seed(&user, "Projects", [twin(), twin()]);
     d.seed(&user, "Projects", [seed(30_000)]);
-    let run = engine(
-        imap_source(d, &user),
-        open_maildir(&root),
-        Arc::new(TokioTimer),
-        EngineOptions::default(),
-    );
+    let run = default_run(d, &user, &root);
     let report = run.run().await.expect("after the reset");
     assert_eq!(report.totals().copied_this_run, 1, "{report:#?}");
     compare(d, &user, run.migrator(), &report);
 
     // The state file is lost: the same again.
     std::fs::remove_file(root.join(STATE_FILE_NAME)).expect("remove state");
-    let run = engine(
-        imap_source(d, &user),
-        open_maildir(&root),
-        Arc::new(TokioTimer),
-        EngineOptions::default(),
-    );
+    let run = default_run(d, &user, &root);
     let report = run.run().await.expect("after losing the state");
     assert_eq!(report.totals().copied_this_run, 0, "{report:#?}");
     compare(d, &user, run.migrator(), &report);

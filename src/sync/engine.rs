@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use futures::io::{AsyncRead, AsyncWrite};
 
 use crate::folder::{Decision, FolderPlan, ListedFolder, PlanOptions, Role, SourceListing, TargetPath};
-use crate::imap::codec::{Flag, KnownCode, MailboxName, StatusAttribute};
+use crate::imap::codec::{Flag, InternalDate, KnownCode, MailboxName, StatusAttribute};
 use crate::imap::{CommandFailed, FetchItems, FetchedMessage, Session, SessionOptions};
 use crate::net::{MaybeTls, ServerConfig, Timer};
 use crate::sync::report::{Counts, FolderReport, Report};
@@ -948,30 +948,17 @@ fn unreachable_source<T>() -> Result<T> {
     ))
 }
 
-/// `d-Mon-yyyy` (RFC 3501 date) of a time, in UTC.
+/// `d-Mon-yyyy` (RFC 3501 date) of a time, in UTC: the date part of its INTERNALDATE form.
 fn imap_date(time: SystemTime) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = time
+    let unix = time
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    format!("{d}-{}-{y}", MONTHS[(m - 1) as usize])
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let full = InternalDate {
+        unix,
+        offset_minutes: 0,
+    }
+    .to_imap_string();
+    full.trim_start().split(' ').next().unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]
