@@ -19,97 +19,14 @@ use std::time::Duration;
 
 use mailmigrate::imap::codec::{ListItem, NameAttribute, NameEncoding, Namespace, StatusAttribute};
 use mailmigrate::imap::{self, Session, SessionOptions, Unsolicited};
-use mailmigrate::net::{MaybeTls, Security, ServerConfig, TcpStream, TlsConfig, TokioTimer};
+use mailmigrate::net::{
+    AccountUrl, MaybeTls, Protocol, Security, ServerConfig, TcpStream, TlsConfig, TokioTimer,
+};
 use mailmigrate::{Credentials, Error, ErrorKind};
 
 const USAGE: &str = "usage: check --from imaps://USER@HOST[:PORT] [--ca-file PEM] [--timeout SECONDS]
   schemes: imaps:// (TLS, 993)  imap:// (STARTTLS required, 143)  imap+insecure:// (plaintext, tests only)
   password: $MAILMIGRATE_SOURCE_PASSWORD or a prompt (OAuth2: $MAILMIGRATE_SOURCE_OAUTH2_TOKEN)";
-
-/// Which protocol a source URL names. POP3 is planned; only IMAP is implemented here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
-    Imap,
-}
-
-/// A parsed `--from` URL.
-#[derive(Debug)]
-struct Source {
-    protocol: Protocol,
-    security: Security,
-    user: String,
-    host: String,
-    port: u16,
-}
-
-fn parse_source(url: &str) -> Result<Source, String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| format!("{url:?} is not a URL like imaps://user@host"))?;
-    let (protocol, security, default_port) = match scheme.to_ascii_lowercase().as_str() {
-        "imaps" => (Protocol::Imap, Security::Tls, 993),
-        "imap" => (Protocol::Imap, Security::StartTls, 143),
-        "imap+insecure" => (Protocol::Imap, Security::Plaintext, 143),
-        "pop3" | "pop3s" | "pop3+insecure" => return Err(format!("{scheme}:// is not supported by this example yet")),
-        other => return Err(format!("unknown scheme {other:?}; use imaps://, imap:// or imap+insecure://")),
-    };
-    let rest = rest.trim_end_matches('/');
-    // The user may itself contain '@' (an address): the host follows the last one.
-    let (userinfo, hostport) = rest
-        .rsplit_once('@')
-        .ok_or_else(|| "the URL names no user; write scheme://USER@HOST".to_owned())?;
-    if userinfo.contains(':') {
-        return Err("do not put the password in the URL (it would show in the process list); \
-                    set MAILMIGRATE_SOURCE_PASSWORD or type it at the prompt"
-            .to_owned());
-    }
-    let user = percent_decode(userinfo)?;
-    if user.is_empty() {
-        return Err("the user name is empty".to_owned());
-    }
-    let (host, port) = split_host_port(hostport, default_port)?;
-    Ok(Source { protocol, security, user, host, port })
-}
-
-fn split_host_port(hostport: &str, default_port: u16) -> Result<(String, u16), String> {
-    let bad_port = |p: &str| format!("{p:?} is not a port number");
-    if let Some(rest) = hostport.strip_prefix('[') {
-        // [IPv6]:port
-        let (host, after) = rest.split_once(']').ok_or("unclosed '[' in the host")?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().map_err(|_| bad_port(p))?,
-            None if after.is_empty() => default_port,
-            None => return Err(format!("unexpected {after:?} after the host")),
-        };
-        return Ok((host.to_owned(), port));
-    }
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((host, p)) => (host, p.parse().map_err(|_| bad_port(p))?),
-        None => (hostport, default_port),
-    };
-    if host.is_empty() {
-        return Err("the host is empty".to_owned());
-    }
-    Ok((host.to_owned(), port))
-}
-
-fn percent_decode(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3).ok_or("a '%' in the user is not followed by two hex digits")?;
-            let byte = u8::from_str_radix(hex, 16).map_err(|_| format!("%{hex} is not a valid escape"))?;
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "the user name is not valid UTF-8".to_owned())
-}
 
 struct Args {
     from: String,
@@ -129,7 +46,10 @@ fn parse_args() -> Result<Args, String> {
             "--ca-file" => ca_file = Some(value("--ca-file")?),
             "--timeout" => {
                 let secs = value("--timeout")?;
-                timeout = Duration::from_secs(secs.parse().map_err(|_| format!("{secs:?} is not a number of seconds"))?);
+                timeout = Duration::from_secs(
+                    secs.parse()
+                        .map_err(|_| format!("{secs:?} is not a number of seconds"))?,
+                );
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -207,10 +127,39 @@ fn role(item: &ListItem) -> &'static str {
 }
 
 fn attribute_name(attribute: &NameAttribute) -> String {
-    match attribute {
-        NameAttribute::Extension(name) => name.clone(),
-        other => format!("\\{other:?}"),
-    }
+    let name = match attribute {
+        NameAttribute::NoInferiors => "\\Noinferiors",
+        NameAttribute::NoSelect => "\\Noselect",
+        NameAttribute::NonExistent => "\\NonExistent",
+        NameAttribute::Marked => "\\Marked",
+        NameAttribute::Unmarked => "\\Unmarked",
+        NameAttribute::HasChildren => "\\HasChildren",
+        NameAttribute::HasNoChildren => "\\HasNoChildren",
+        NameAttribute::Subscribed => "\\Subscribed",
+        NameAttribute::Remote => "\\Remote",
+        NameAttribute::All => "\\All",
+        NameAttribute::Archive => "\\Archive",
+        NameAttribute::Drafts => "\\Drafts",
+        NameAttribute::Flagged => "\\Flagged",
+        NameAttribute::Junk => "\\Junk",
+        NameAttribute::Sent => "\\Sent",
+        NameAttribute::Trash => "\\Trash",
+        NameAttribute::Important => "\\Important",
+        NameAttribute::Inbox => "\\Inbox",
+        NameAttribute::Extension(name) => return name.clone(),
+        other => return format!("{other:?}"),
+    };
+    name.to_owned()
+}
+
+/// Pads `text` to `width` terminal columns, counting CJK and other wide characters as two.
+fn pad(text: &str, width: usize) -> String {
+    let columns: usize = text.chars().map(|c| if is_wide(c) { 2 } else { 1 }).sum();
+    format!("{text}{}", " ".repeat(width.saturating_sub(columns)))
+}
+
+fn is_wide(c: char) -> bool {
+    matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 | 0x20000..=0x3FFFD)
 }
 
 fn show_namespaces(label: &str, list: &[Namespace]) {
@@ -218,8 +167,14 @@ fn show_namespaces(label: &str, list: &[Namespace]) {
         println!("  {label:<12} none");
     }
     for ns in list {
-        let delimiter = ns.delimiter.map(|d| format!("{d:?}")).unwrap_or_else(|| "NIL".into());
-        println!("  {label:<12} prefix {:?}, delimiter {delimiter}", ns.prefix.to_string());
+        let delimiter = ns
+            .delimiter
+            .map(|d| format!("{d:?}"))
+            .unwrap_or_else(|| "NIL".into());
+        println!(
+            "  {label:<12} prefix {:?}, delimiter {delimiter}",
+            ns.prefix.to_string()
+        );
     }
 }
 
@@ -252,19 +207,25 @@ fn capability_notes(session: &Session<MaybeTls<TcpStream>>) -> Vec<&'static str>
 }
 
 async fn check(args: Args) -> Result<(), Error> {
-    let source = parse_source(&args.from).map_err(|m| Error::new(ErrorKind::InvalidInput, m))?;
+    let url: AccountUrl = args.from.parse()?;
     let mut tls = TlsConfig::default();
     if let Some(path) = &args.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("cannot read the CA file {path}: {e}")))?;
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("cannot read the CA file {path}: {e}"),
+            )
+        })?;
         tls = tls.with_ca_pem(&pem)?;
     }
-    let server = ServerConfig::new(source.host.clone(), source.port, source.security)
-        .with_tls(tls)
-        .with_timeout(args.timeout);
-    let credentials = credentials(&source.user).map_err(|m| Error::new(ErrorKind::InvalidInput, m))?;
-    match source.protocol {
+    let server = url.server().with_tls(tls).with_timeout(args.timeout);
+    let credentials = credentials(&url.user).map_err(|m| Error::new(ErrorKind::InvalidInput, m))?;
+    match url.protocol {
         Protocol::Imap => check_imap(&server, &credentials).await,
+        Protocol::Pop3 => Err(Error::new(
+            ErrorKind::InvalidInput,
+            "POP3 sources are not supported by this example yet; use an imaps:// or imap:// URL",
+        )),
     }
 }
 
@@ -272,7 +233,10 @@ async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<
     println!("Server:       {server} ({})", security_name(server.security));
     let mut session = imap::connect(server, Arc::new(TokioTimer), SessionOptions::default()).await?;
     println!("Greeting:     {}", session.greeting().text.trim());
-    println!("Encrypted:    {}", if session.is_tls() { "yes (TLS)" } else { "NO" });
+    println!(
+        "Encrypted:    {}",
+        if session.is_tls() { "yes (TLS)" } else { "NO" }
+    );
     session.login(credentials).await?;
     println!("Logged in as: {}", credentials.user());
 
@@ -301,7 +265,9 @@ async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<
     let delimiter = session.delimiter().await?;
     println!(
         "Delimiter:    {}",
-        delimiter.map(|d| format!("{d:?}")).unwrap_or_else(|| "none (flat folder list)".into())
+        delimiter
+            .map(|d| format!("{d:?}"))
+            .unwrap_or_else(|| "none (flat folder list)".into())
     );
 
     let mut folders = session.list_all().await?;
@@ -333,7 +299,13 @@ async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<
             "-".to_owned()
         };
         let attributes: Vec<String> = folder.attributes.iter().map(attribute_name).collect();
-        println!("  {:<32} {:<10} {:>9}  {}", decoded.text, role(folder), count, attributes.join(" "));
+        println!(
+            "  {} {:<10} {:>9}  {}",
+            pad(&decoded.text, 32),
+            role(folder),
+            count,
+            attributes.join(" ")
+        );
         if decoded.text.as_bytes() != folder.name.raw() {
             let how = match decoded.encoding {
                 NameEncoding::ModifiedUtf7 => "modified UTF-7".to_owned(),
@@ -342,7 +314,11 @@ async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<
                 NameEncoding::Lossy => "undecodable, shown lossily".to_owned(),
                 other => format!("{other:?}"),
             };
-            println!("  {:<32} (raw {:?}, {how})", "", String::from_utf8_lossy(folder.name.raw()));
+            println!(
+                "  {:<32} (raw {:?}, {how})",
+                "",
+                String::from_utf8_lossy(folder.name.raw())
+            );
         }
     }
     println!("\nTotal: {} folders, {total} messages.", folders.len());
@@ -378,24 +354,5 @@ async fn main() -> ExitCode {
             eprintln!("check failed ({}): {err}", err.kind());
             ExitCode::FAILURE
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_with_at_signs_in_the_user_and_ports_parse() {
-        let s = parse_source("imaps://alice@example.com@imap.example.com").unwrap();
-        assert_eq!((s.user.as_str(), s.host.as_str(), s.port, s.security), ("alice@example.com", "imap.example.com", 993, Security::Tls));
-        let s = parse_source("imap://bob%40corp.cn@127.0.0.1:1143").unwrap();
-        assert_eq!((s.user.as_str(), s.host.as_str(), s.port, s.security), ("bob@corp.cn", "127.0.0.1", 1143, Security::StartTls));
-        let s = parse_source("imap+insecure://u@[::1]:10143/").unwrap();
-        assert_eq!((s.host.as_str(), s.port, s.security), ("::1", 10143, Security::Plaintext));
-        assert!(parse_source("imaps://u:pw@host").unwrap_err().contains("password"));
-        assert!(parse_source("pop3s://u@host").is_err());
-        assert!(parse_source("imaps://host").is_err());
-        assert!(parse_source("imaps://u@host:99999").is_err());
     }
 }

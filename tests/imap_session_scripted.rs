@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use mailmigrate::imap::codec::{Code, Flag, InternalDate, KnownCode, MailboxName, NameAttribute, StatusAttribute};
+use mailmigrate::imap::codec::{
+    Code, Flag, InternalDate, KnownCode, MailboxName, NameAttribute, StatusAttribute,
+};
 use mailmigrate::imap::{
-    AppendMessage, AppendUid, AuthMechanism, CommandFailed, FetchItems, IdleEvent, Session, SessionOptions, SessionState,
-    Unsolicited,
+    AppendMessage, AppendUid, AuthMechanism, CommandFailed, FetchItems, IdleEvent, Session, SessionOptions,
+    SessionState, Unsolicited,
 };
 use mailmigrate::net::{ManualClock, MaybeTls, Security, ServerConfig, Timer, TokioTimer};
 use mailmigrate::{Credentials, ErrorKind, Uid, UidSet};
@@ -32,7 +34,10 @@ fn timer() -> Arc<dyn Timer> {
 }
 
 fn no_id() -> SessionOptions {
-    SessionOptions { send_id: false, ..SessionOptions::default() }
+    SessionOptions {
+        send_id: false,
+        ..SessionOptions::default()
+    }
 }
 
 async fn open(script: Vec<Step>) -> (Session<Stream>, scripted::Peer) {
@@ -75,7 +80,10 @@ async fn preauth_greeting_skips_login_and_the_session_works() {
     assert_eq!(session.state(), SessionState::Authenticated);
     assert!(session.capabilities().has("IDLE"));
     // Nothing goes on the wire: the script would fail on a LOGIN.
-    session.login(&Credentials::password("alice", "pw")).await.expect("no-op after PREAUTH");
+    session
+        .login(&Credentials::password("alice", "pw"))
+        .await
+        .expect("no-op after PREAUTH");
     session.noop().await.expect("noop");
     session.logout().await.expect("logout");
     peer.finish().await;
@@ -83,7 +91,9 @@ async fn preauth_greeting_skips_login_and_the_session_works() {
 
 #[tokio::test]
 async fn bye_greeting_is_a_transient_error_carrying_the_server_text() {
-    let (stream, peer) = scripted::start(vec![send("* BYE Too many connections from your IP, try later\r\n")]);
+    let (stream, peer) = scripted::start(vec![send(
+        "* BYE Too many connections from your IP, try later\r\n",
+    )]);
     let err = Session::from_stream(stream, &server(Security::Plaintext), timer(), no_id())
         .await
         .expect_err("BYE greeting");
@@ -105,7 +115,9 @@ async fn a_non_imap_greeting_is_a_protocol_error() {
 
 #[tokio::test]
 async fn starttls_required_but_not_advertised_fails_without_sending_anything() {
-    let (stream, peer) = scripted::start(vec![send("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] no tls here\r\n")]);
+    let (stream, peer) = scripted::start(vec![send(
+        "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] no tls here\r\n",
+    )]);
     let err = Session::<MaybeTls<Stream>>::establish(stream, &server(Security::StartTls), timer(), no_id())
         .await
         .expect_err("must refuse to continue in the clear");
@@ -171,13 +183,19 @@ async fn alert_and_unsolicited_exists_expunge_fetch_reach_the_caller_and_update_
         ),
     ])
     .await;
-    let mailbox = session.examine(&MailboxName::from_raw("INBOX")).await.expect("examine");
+    let mailbox = session
+        .examine(&MailboxName::from_raw("INBOX"))
+        .await
+        .expect("examine");
     assert_eq!(mailbox.exists, 2);
     assert_eq!(mailbox.uid_validity, Some(1_700_000_000));
     assert_eq!(mailbox.uid_next, Some(3));
     assert!(mailbox.read_only);
     assert_eq!(mailbox.flags.len(), 5);
-    assert!(session.take_unsolicited().is_empty(), "EXAMINE's own data is not unsolicited");
+    assert!(
+        session.take_unsolicited().is_empty(),
+        "EXAMINE's own data is not unsolicited"
+    );
 
     session.noop().await.expect("noop");
     assert_eq!(
@@ -186,7 +204,12 @@ async fn alert_and_unsolicited_exists_expunge_fetch_reach_the_caller_and_update_
             Unsolicited::Expunge(1),
             Unsolicited::Alert("Your mailbox is 95% full".into()),
             Unsolicited::Exists(6),
-            Unsolicited::Fetch { seq: 3, uid: None, flags: Some(vec![Flag::Seen]), modseq: None },
+            Unsolicited::Fetch {
+                seq: 3,
+                uid: None,
+                flags: Some(vec![Flag::Seen]),
+                modseq: None
+            },
             Unsolicited::Warning("Disk is slow today".into()),
         ]
     );
@@ -232,7 +255,10 @@ async fn bye_mid_fetch_ends_the_stream_with_a_transient_error() {
         ),
     ])
     .await;
-    session.examine(&MailboxName::from_raw("INBOX")).await.expect("examine");
+    session
+        .examine(&MailboxName::from_raw("INBOX"))
+        .await
+        .expect("examine");
     let mut fetch = session.fetch_messages(&uids("1:2")).await.expect("fetch started");
     let first = fetch.next().await.expect("one message").expect("ok");
     assert_eq!(first.uid, uid(1));
@@ -241,7 +267,10 @@ async fn bye_mid_fetch_ends_the_stream_with_a_transient_error() {
     assert_eq!(first.body.as_deref(), Some(&b"hello"[..]));
     assert_eq!(
         first.internal_date,
-        Some(InternalDate { unix: 1_704_074_400, offset_minutes: 480 })
+        Some(InternalDate {
+            unix: 1_704_074_400,
+            offset_minutes: 480
+        })
     );
     let err = fetch.next().await.expect("an error item").expect_err("BYE");
     assert_eq!(err.kind(), ErrorKind::Transient);
@@ -263,9 +292,16 @@ async fn a_literal_of_4294967295_bytes_is_a_protocol_error_not_an_allocation() {
         send("* 1 FETCH (UID 1 BODY[] {4294967295}\r\nxxxx"),
     ])
     .await;
-    session.examine(&MailboxName::from_raw("INBOX")).await.expect("examine");
+    session
+        .examine(&MailboxName::from_raw("INBOX"))
+        .await
+        .expect("examine");
     let mut fetch = session.fetch_messages(&uids("1")).await.expect("fetch started");
-    let err = fetch.next().await.expect("an error item").expect_err("oversized literal");
+    let err = fetch
+        .next()
+        .await
+        .expect("an error item")
+        .expect_err("oversized literal");
     assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
     assert!(fetch.next().await.is_none());
     drop(fetch);
@@ -276,7 +312,9 @@ async fn a_literal_of_4294967295_bytes_is_a_protocol_error_not_an_allocation() {
 
 #[tokio::test]
 async fn a_message_cut_into_many_reads_arrives_byte_exact() {
-    let body: Vec<u8> = (0..=255u8).chain(b"\r\n.\r\n)\r\n* 9 EXISTS\r\n".iter().copied()).collect();
+    let body: Vec<u8> = (0..=255u8)
+        .chain(b"\r\n.\r\n)\r\n* 9 EXISTS\r\n".iter().copied())
+        .collect();
     let mut response = format!(
         "* 1 FETCH (UID 7 FLAGS (\\Seen $Forwarded) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE {n} BODY[] {{{n}}}\r\n",
         n = body.len()
@@ -286,7 +324,15 @@ async fn a_message_cut_into_many_reads_arrives_byte_exact() {
     response.extend_from_slice(b")\r\nA0002 OK Fetch completed.\r\n");
     // Cuts inside the literal header, between CR and LF, inside the literal and the tag.
     let header_len = response.len() - body.len() - b")\r\nA0002 OK Fetch completed.\r\n".len();
-    let cuts = [1, 10, header_len - 4, header_len - 1, header_len + 13, header_len + 256, response.len() - 5];
+    let cuts = [
+        1,
+        10,
+        header_len - 4,
+        header_len - 1,
+        header_len + 13,
+        header_len + 256,
+        response.len() - 5,
+    ];
     let (mut session, peer) = open(vec![
         send(PREAUTH),
         expect(EXAMINE_INBOX),
@@ -295,7 +341,10 @@ async fn a_message_cut_into_many_reads_arrives_byte_exact() {
         send_split(&response, &cuts),
     ])
     .await;
-    session.examine(&MailboxName::from_raw("INBOX")).await.expect("examine");
+    session
+        .examine(&MailboxName::from_raw("INBOX"))
+        .await
+        .expect("examine");
     let messages: Vec<_> = session
         .fetch_messages(&uids("7"))
         .await
@@ -306,9 +355,15 @@ async fn a_message_cut_into_many_reads_arrives_byte_exact() {
     assert_eq!(messages.len(), 1);
     let message = messages.into_iter().next().expect("one").expect("ok");
     assert_eq!(message.body.as_deref(), Some(&body[..]));
-    assert_eq!(message.flags, vec![Flag::Seen, Flag::Keyword("$Forwarded".into())]);
+    assert_eq!(
+        message.flags,
+        vec![Flag::Seen, Flag::Keyword("$Forwarded".into())]
+    );
     assert_eq!(message.size, Some(body.len() as u32));
-    assert!(session.take_unsolicited().is_empty(), "the body's text is not a response");
+    assert!(
+        session.take_unsolicited().is_empty(),
+        "the body's text is not a response"
+    );
     drop(session);
     peer.finish().await;
 }
@@ -329,7 +384,10 @@ async fn a_flag_update_during_uid_fetch_goes_to_the_queue_not_the_stream() {
         ),
     ])
     .await;
-    session.examine(&MailboxName::from_raw("INBOX")).await.expect("examine");
+    session
+        .examine(&MailboxName::from_raw("INBOX"))
+        .await
+        .expect("examine");
     let mut fetch = session.fetch_messages(&uids("1:2")).await.expect("fetch");
     let mut got = Vec::new();
     while let Some(message) = fetch.next().await {
@@ -337,10 +395,18 @@ async fn a_flag_update_during_uid_fetch_goes_to_the_queue_not_the_stream() {
         got.push((message.uid.get(), message.body.expect("body")));
     }
     drop(fetch);
-    assert_eq!(got, vec![(1, Bytes::from_static(b"one")), (2, Bytes::from_static(b"two"))]);
+    assert_eq!(
+        got,
+        vec![(1, Bytes::from_static(b"one")), (2, Bytes::from_static(b"two"))]
+    );
     assert_eq!(
         session.take_unsolicited(),
-        vec![Unsolicited::Fetch { seq: 40, uid: Some(uid(99)), flags: Some(vec![Flag::Flagged]), modseq: None }],
+        vec![Unsolicited::Fetch {
+            seq: 40,
+            uid: Some(uid(99)),
+            flags: Some(vec![Flag::Flagged]),
+            modseq: None
+        }],
         "the split flag part merged into message 2; UID 99 was not asked for"
     );
     drop(session);
@@ -360,7 +426,10 @@ async fn dropping_a_fetch_stream_early_drains_it_before_the_next_command() {
         send("A0003 OK NOOP completed\r\n"),
     ])
     .await;
-    session.examine(&MailboxName::from_raw("INBOX")).await.expect("examine");
+    session
+        .examine(&MailboxName::from_raw("INBOX"))
+        .await
+        .expect("examine");
     {
         let mut fetch = session.fetch_messages(&uids("1:2")).await.expect("fetch");
         let first = fetch.next().await.expect("one").expect("ok");
@@ -404,9 +473,15 @@ async fn login_disabled_falls_back_to_authenticate_plain_with_sasl_ir() {
         send("A0001 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"),
     ])
     .await;
-    session.login(&Credentials::password("bob", "pw")).await.expect("login");
+    session
+        .login(&Credentials::password("bob", "pw"))
+        .await
+        .expect("login");
     assert_eq!(session.state(), SessionState::Authenticated);
-    assert!(session.capabilities().has("IDLE"), "capabilities from the OK replace the old ones");
+    assert!(
+        session.capabilities().has("IDLE"),
+        "capabilities from the OK replace the old ones"
+    );
     assert!(!session.capabilities().has("LOGINDISABLED"));
     drop(session);
     peer.finish().await;
@@ -437,7 +512,8 @@ async fn authenticate_plain_without_sasl_ir_waits_for_the_continuation() {
 async fn xoauth2_failure_challenge_is_answered_and_classified_as_auth() {
     use base64::Engine;
     let token = "ya29.a0-Very-Secret-Token";
-    let ir = base64::engine::general_purpose::STANDARD.encode(format!("user=bob@example.com\x01auth=Bearer {token}\x01\x01"));
+    let ir = base64::engine::general_purpose::STANDARD
+        .encode(format!("user=bob@example.com\x01auth=Bearer {token}\x01\x01"));
     let json = base64::engine::general_purpose::STANDARD
         .encode(r#"{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}"#);
     let (mut session, peer) = open(vec![
@@ -465,7 +541,8 @@ async fn xoauth2_failure_challenge_is_answered_and_classified_as_auth() {
 #[tokio::test]
 async fn xoauth2_without_sasl_ir_sends_the_token_after_the_continuation() {
     use base64::Engine;
-    let ir = base64::engine::general_purpose::STANDARD.encode("user=bob@example.com\x01auth=Bearer tok\x01\x01");
+    let ir =
+        base64::engine::general_purpose::STANDARD.encode("user=bob@example.com\x01auth=Bearer tok\x01\x01");
     let (mut session, peer) = open(vec![
         send("* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2] ready\r\n"),
         expect("A0001 AUTHENTICATE XOAUTH2\r\n"),
@@ -474,7 +551,10 @@ async fn xoauth2_without_sasl_ir_sends_the_token_after_the_continuation() {
         send("A0001 OK [CAPABILITY IMAP4rev1 IDLE] Success\r\n"),
     ])
     .await;
-    session.login(&Credentials::oauth2("bob@example.com", "tok")).await.expect("login");
+    session
+        .login(&Credentials::oauth2("bob@example.com", "tok"))
+        .await
+        .expect("login");
     assert_eq!(session.user(), Some("bob@example.com"));
     drop(session);
     peer.finish().await;
@@ -489,16 +569,29 @@ async fn id_is_sent_after_login_when_advertised_for_netease() {
         send("A0001 OK LOGIN completed\r\n"),
         expect("A0002 CAPABILITY\r\n"),
         send("* CAPABILITY IMAP4rev1 ID IDLE UIDPLUS\r\nA0002 OK CAPABILITY completed\r\n"),
-        expect(format!("A0003 ID (\"name\" \"mailmigrate\" \"version\" \"{version}\")\r\n")),
+        expect(format!(
+            "A0003 ID (\"name\" \"mailmigrate\" \"version\" \"{version}\")\r\n"
+        )),
         send("* ID (\"name\" \"Coremail Imap\" \"vendor\" \"Mailtech\")\r\nA0003 OK ID completed\r\n"),
         expect("A0004 SELECT INBOX\r\n"),
         send("* 0 EXISTS\r\n* OK [UIDVALIDITY 1] ok\r\nA0004 OK [READ-WRITE] SELECT completed\r\n"),
     ]);
-    let mut session = Session::from_stream(stream, &server(Security::Plaintext), timer(), SessionOptions::default())
+    let mut session = Session::from_stream(
+        stream,
+        &server(Security::Plaintext),
+        timer(),
+        SessionOptions::default(),
+    )
+    .await
+    .expect("greeting");
+    session
+        .login(&Credentials::password("user@163.com", "authcode"))
         .await
-        .expect("greeting");
-    session.login(&Credentials::password("user@163.com", "authcode")).await.expect("login");
-    let inbox = session.select(&MailboxName::from_raw("INBOX")).await.expect("select after ID");
+        .expect("login");
+    let inbox = session
+        .select(&MailboxName::from_raw("INBOX"))
+        .await
+        .expect("select after ID");
     assert!(!inbox.read_only);
     assert_eq!(inbox.exists, 0);
     drop(session);
@@ -521,14 +614,30 @@ async fn append_waits_for_the_continuation_and_returns_the_appenduid() {
     .await;
     let message = AppendMessage {
         flags: vec![Flag::Seen, Flag::Keyword("$Work".into()), Flag::Recent],
-        internal_date: Some(InternalDate { unix: 1_704_074_400, offset_minutes: 480 }),
+        internal_date: Some(InternalDate {
+            unix: 1_704_074_400,
+            offset_minutes: 480,
+        }),
         message: Bytes::from_static(b"hello"),
     };
-    let appended = session.append(&MailboxName::from_raw("Archive"), &message).await.expect("append");
-    assert_eq!(appended, Some(AppendUid { uid_validity: 38505, uid: uid(3955) }));
+    let appended = session
+        .append(&MailboxName::from_raw("Archive"), &message)
+        .await
+        .expect("append");
+    assert_eq!(
+        appended,
+        Some(AppendUid {
+            uid_validity: 38505,
+            uid: uid(3955)
+        })
+    );
     assert_eq!(session.take_unsolicited(), vec![Unsolicited::Exists(3)]);
 
-    let plain = AppendMessage { flags: vec![], internal_date: None, message: Bytes::from_static(b"hello") };
+    let plain = AppendMessage {
+        flags: vec![],
+        internal_date: None,
+        message: Bytes::from_static(b"hello"),
+    };
     let err = session
         .append(&MailboxName::from_raw("Missing"), &plain)
         .await
@@ -536,7 +645,10 @@ async fn append_waits_for_the_continuation_and_returns_the_appenduid() {
     assert_eq!(err.kind(), ErrorKind::TargetRefused);
     let failed = CommandFailed::of(&err).expect("server answer");
     assert_eq!(failed.code, Some(Code::TryCreate));
-    session.noop().await.expect("the literal was never sent, the stream is in step");
+    session
+        .noop()
+        .await
+        .expect("the literal was never sent, the stream is in step");
     drop(session);
     peer.finish().await;
 }
@@ -555,16 +667,35 @@ async fn append_many_pipelines_every_command_before_reading_under_literal_plus()
     .await;
     let messages: Vec<AppendMessage> = ["one", "two", "three"]
         .iter()
-        .map(|m| AppendMessage { flags: vec![], internal_date: None, message: Bytes::from_static(m.as_bytes()) })
+        .map(|m| AppendMessage {
+            flags: vec![],
+            internal_date: None,
+            message: Bytes::from_static(m.as_bytes()),
+        })
         .collect();
     let results = session
         .append_many(&MailboxName::from_raw("INBOX"), &messages)
         .await
         .expect("connection fine");
     assert_eq!(results.len(), 3);
-    assert_eq!(results[0].as_ref().expect("ok"), &Some(AppendUid { uid_validity: 7, uid: uid(1) }));
-    assert_eq!(results[1].as_ref().expect_err("quota").kind(), ErrorKind::TargetRefused);
-    assert_eq!(results[2].as_ref().expect("ok"), &Some(AppendUid { uid_validity: 7, uid: uid(2) }));
+    assert_eq!(
+        results[0].as_ref().expect("ok"),
+        &Some(AppendUid {
+            uid_validity: 7,
+            uid: uid(1)
+        })
+    );
+    assert_eq!(
+        results[1].as_ref().expect_err("quota").kind(),
+        ErrorKind::TargetRefused
+    );
+    assert_eq!(
+        results[2].as_ref().expect("ok"),
+        &Some(AppendUid {
+            uid_validity: 7,
+            uid: uid(2)
+        })
+    );
     drop(session);
     peer.finish().await;
 }
@@ -578,15 +709,25 @@ async fn append_many_in_batches_keeps_the_pipeline_bounded() {
         expect("A0003 APPEND INBOX {1+}\r\nc\r\n"),
         send("A0003 OK done\r\n"),
     ]);
-    let options = SessionOptions { max_pipeline: 2, ..no_id() };
+    let options = SessionOptions {
+        max_pipeline: 2,
+        ..no_id()
+    };
     let mut session = Session::from_stream(stream, &server(Security::Plaintext), timer(), options)
         .await
         .expect("greeting");
     let messages: Vec<AppendMessage> = ["a", "b", "c"]
         .iter()
-        .map(|m| AppendMessage { flags: vec![], internal_date: None, message: Bytes::from_static(m.as_bytes()) })
+        .map(|m| AppendMessage {
+            flags: vec![],
+            internal_date: None,
+            message: Bytes::from_static(m.as_bytes()),
+        })
         .collect();
-    let results = session.append_many(&MailboxName::from_raw("INBOX"), &messages).await.expect("ok");
+    let results = session
+        .append_many(&MailboxName::from_raw("INBOX"), &messages)
+        .await
+        .expect("ok");
     assert!(results.iter().all(|r| matches!(r, Ok(None))), "{results:?}");
     drop(session);
     peer.finish().await;
@@ -611,9 +752,15 @@ async fn idle_reports_new_mail_then_done_ends_it() {
         send("A0004 OK NOOP completed\r\n"),
     ])
     .await;
-    session.examine(&MailboxName::from_raw("INBOX")).await.expect("examine");
+    session
+        .examine(&MailboxName::from_raw("INBOX"))
+        .await
+        .expect("examine");
     let mut idle = session.idle().await.expect("idle");
-    assert_eq!(idle.wait(Duration::from_secs(10)).await.expect("event"), IdleEvent::Changed);
+    assert_eq!(
+        idle.wait(Duration::from_secs(10)).await.expect("event"),
+        IdleEvent::Changed
+    );
     let events = idle.take_unsolicited();
     assert_eq!(events.first(), Some(&Unsolicited::Exists(3)), "{events:?}");
     idle.done().await.expect("done");
@@ -621,7 +768,10 @@ async fn idle_reports_new_mail_then_done_ends_it() {
 
     // A quiet IDLE times out on the session's timer, and a dropped handle still gets DONE.
     let mut idle = session.idle().await.expect("idle again");
-    assert_eq!(idle.wait(Duration::from_millis(50)).await.expect("quiet"), IdleEvent::TimedOut);
+    assert_eq!(
+        idle.wait(Duration::from_millis(50)).await.expect("quiet"),
+        IdleEvent::TimedOut
+    );
     drop(idle);
     session.noop().await.expect("DONE was sent first");
     drop(session);
@@ -687,8 +837,14 @@ async fn esearch_results_become_a_uid_set_and_plain_search_too() {
         send("* ESEARCH (TAG \"A0002\") UID ALL 1:3,5\r\nA0002 OK Search completed\r\n"),
     ])
     .await;
-    session.examine(&MailboxName::from_raw("INBOX")).await.expect("examine");
-    assert_eq!(session.uid_search("ALL").await.expect("search").to_string(), "1:3,5");
+    session
+        .examine(&MailboxName::from_raw("INBOX"))
+        .await
+        .expect("examine");
+    assert_eq!(
+        session.uid_search("ALL").await.expect("search").to_string(),
+        "1:3,5"
+    );
     drop(session);
     peer.finish().await;
 
@@ -700,8 +856,14 @@ async fn esearch_results_become_a_uid_set_and_plain_search_too() {
         send("* SEARCH 4 2 3 9\r\nA0002 OK Search completed\r\n"),
     ])
     .await;
-    session.examine(&MailboxName::from_raw("INBOX")).await.expect("examine");
-    assert_eq!(session.uid_search("UID 2:*").await.expect("search").to_string(), "2:4,9");
+    session
+        .examine(&MailboxName::from_raw("INBOX"))
+        .await
+        .expect("examine");
+    assert_eq!(
+        session.uid_search("UID 2:*").await.expect("search").to_string(),
+        "2:4,9"
+    );
     drop(session);
     peer.finish().await;
 }
@@ -725,10 +887,21 @@ async fn status_namespace_create_subscribe_send_the_expected_commands() {
     let name = MailboxName::encode("소포/2024", false);
     // HIGHESTMODSEQ is not advertised (no CONDSTORE), so it is not asked for.
     let status = session
-        .status(&name, &[StatusAttribute::Messages, StatusAttribute::UidNext, StatusAttribute::UidValidity, StatusAttribute::HighestModSeq])
+        .status(
+            &name,
+            &[
+                StatusAttribute::Messages,
+                StatusAttribute::UidNext,
+                StatusAttribute::UidValidity,
+                StatusAttribute::HighestModSeq,
+            ],
+        )
         .await
         .expect("status");
-    assert_eq!((status.messages, status.uid_next, status.uid_validity), (Some(12), Some(13), Some(99)));
+    assert_eq!(
+        (status.messages, status.uid_next, status.uid_validity),
+        (Some(12), Some(13), Some(99))
+    );
     let ns = session.namespace().await.expect("namespace").expect("advertised");
     assert_eq!(ns.personal[0].prefix.raw(), b"INBOX.");
     assert_eq!(ns.personal[0].delimiter, Some('.'));
@@ -750,8 +923,14 @@ async fn a_select_refused_as_nonexistent_is_source_refused_and_deselects() {
         send("A0002 NO [NONEXISTENT] Mailbox doesn't exist: Gone\r\n"),
     ])
     .await;
-    session.examine(&MailboxName::from_raw("INBOX")).await.expect("examine");
-    let err = session.select(&MailboxName::from_raw("Gone")).await.expect_err("gone");
+    session
+        .examine(&MailboxName::from_raw("INBOX"))
+        .await
+        .expect("examine");
+    let err = session
+        .select(&MailboxName::from_raw("Gone"))
+        .await
+        .expect_err("gone");
     assert_eq!(err.kind(), ErrorKind::SourceRefused);
     assert!(err.to_string().contains("Gone"), "{err}");
     assert!(session.selected().is_none());
@@ -773,8 +952,14 @@ async fn throttling_and_unavailable_are_transient() {
     ])
     .await;
     let inbox = MailboxName::from_raw("INBOX");
-    assert_eq!(session.examine(&inbox).await.expect_err("throttled").kind(), ErrorKind::Transient);
-    assert_eq!(session.examine(&inbox).await.expect_err("in use").kind(), ErrorKind::Transient);
+    assert_eq!(
+        session.examine(&inbox).await.expect_err("throttled").kind(),
+        ErrorKind::Transient
+    );
+    assert_eq!(
+        session.examine(&inbox).await.expect_err("in use").kind(),
+        ErrorKind::Transient
+    );
     assert_eq!(session.noop().await.expect_err("bad").kind(), ErrorKind::Protocol);
     drop(session);
     peer.finish().await;
@@ -802,7 +987,11 @@ async fn a_silent_server_times_out_on_the_session_timer() {
     let (stream, peer) = scripted::start(vec![]);
     let config = server(Security::Plaintext).with_timeout(Duration::from_secs(30));
     let timer: Arc<dyn Timer> = Arc::new(clock.clone());
-    let task = tokio::spawn(async move { Session::from_stream(stream, &config, timer, no_id()).await.map(|_| ()) });
+    let task = tokio::spawn(async move {
+        Session::from_stream(stream, &config, timer, no_id())
+            .await
+            .map(|_| ())
+    });
     while clock.pending_sleeps() == 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -844,10 +1033,120 @@ async fn session_futures_are_send() {
     drop(is_send(session.login(&creds)));
     drop(is_send(session.list_all()));
     drop(is_send(session.fetch_messages(&UidSet::new())));
-    let stream = session.uid_fetch(&UidSet::new(), FetchItems::MIGRATION).await.expect("empty fetch");
+    let stream = session
+        .uid_fetch(&UidSet::new(), FetchItems::MIGRATION)
+        .await
+        .expect("empty fetch");
     let mut stream = is_send(stream.into_stream());
-    assert!(stream.next().await.is_none(), "an empty set fetches nothing and sends nothing");
+    assert!(
+        stream.next().await.is_none(),
+        "an empty set fetches nothing and sends nothing"
+    );
     drop(stream);
     drop(session);
     peer.finish().await;
+}
+
+#[tokio::test]
+async fn an_8bit_password_goes_as_a_literal_after_the_continuation() {
+    let (mut session, peer) = open(vec![
+        send("* OK [CAPABILITY IMAP4rev1] ready\r\n"),
+        expect("A0001 LOGIN \"bob\" {9}\r\n"),
+        send("+ go ahead\r\n"),
+        expect("pässwort\r\n"),
+        send("A0001 OK [CAPABILITY IMAP4rev1 UIDPLUS] Logged in\r\n"),
+    ])
+    .await;
+    session.login(&Credentials::password("bob", "pässwort")).await.expect("login");
+    assert!(session.capabilities().has("UIDPLUS"));
+    drop(session);
+    peer.finish().await;
+}
+
+#[tokio::test]
+async fn the_unsolicited_queue_is_bounded_and_counts_what_it_dropped() {
+    let (stream, peer) = scripted::start(vec![
+        send(PREAUTH),
+        expect("A0001 NOOP\r\n"),
+        send("* 1 EXISTS\r\n* 2 EXISTS\r\n* 3 EXISTS\r\n* 4 EXISTS\r\n* 5 EXISTS\r\nA0001 OK done\r\n"),
+    ]);
+    let options = SessionOptions { max_unsolicited: 3, ..no_id() };
+    let mut session = Session::from_stream(stream, &server(Security::Plaintext), timer(), options)
+        .await
+        .expect("greeting");
+    session.noop().await.expect("noop");
+    assert_eq!(
+        session.take_unsolicited(),
+        vec![Unsolicited::Exists(3), Unsolicited::Exists(4), Unsolicited::Exists(5)],
+        "the newest are kept"
+    );
+    assert_eq!(session.unsolicited_dropped(), 2);
+    drop(session);
+    peer.finish().await;
+}
+
+#[tokio::test]
+async fn a_call_cancelled_while_the_server_waits_for_a_literal_closes_the_session() {
+    let (mut session, peer) = open(vec![send(PREAUTH), expect("A0001 APPEND INBOX {5}\r\n")]).await;
+    let message = AppendMessage { flags: vec![], internal_date: None, message: Bytes::from_static(b"hello") };
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(100), session.append(&MailboxName::from_raw("INBOX"), &message)).await;
+    assert!(cancelled.is_err(), "the server never sent '+'");
+    // The server still expects 5 bytes: nothing else may be written on this stream.
+    let err = session.noop().await.expect_err("unusable");
+    assert_eq!(err.kind(), ErrorKind::Transient);
+    assert!(err.to_string().contains("cancelled"), "{err}");
+    assert!(session.is_closed());
+    drop(session);
+    peer.finish().await;
+}
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Pieces of IMAP syntax, so random sequences reach deep into the parser and the session.
+    const PIECES: &[&str] = &[
+        "* ", "A0001 ", "A0002 ", "+ ", "OK ", "NO ", "BAD ", "BYE ", "PREAUTH ", "[ALERT] ", "[CAPABILITY IMAP4rev1] ",
+        "[APPENDUID 1 2] ", "1 EXISTS", "2 EXPUNGE", "3 FETCH (", "UID 1 ", "FLAGS (\\Seen) ", "BODY[] ", "{3}\r\n",
+        "{0}\r\n", "{4294967295}\r\n", "RFC822.SIZE 3 ", "INTERNALDATE \"01-Jan-2024 10:00:00 +0800\" ", ")", "(", "\"",
+        "\\", "LIST (\\Noselect) \"/\" ", "STATUS INBOX (MESSAGES 1)", "ESEARCH UID ALL 1:3", "SEARCH 1 2", "NIL", "\r\n",
+        "\r", "\n", "\0", "\u{ff}", "abc", "999999999999999999999",
+    ];
+
+    fn server_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop_oneof![
+                3 => prop::sample::select(PIECES).prop_map(|p| p.as_bytes().to_vec()),
+                1 => prop::collection::vec(any::<u8>(), 0..16),
+            ],
+            0..60,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn arbitrary_server_bytes_give_results_never_panics_or_hangs(reply in server_bytes()) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let (stream, peer) = scripted::start(vec![send(PREAUTH), send(&reply), Step::Close]);
+                let mut session = Session::from_stream(stream, &server(Security::Plaintext), timer(), no_id())
+                    .await
+                    .expect("greeting");
+                // Every call returns (Ok or Err); the peer's close ends every wait.
+                let _ = session.noop().await;
+                let _ = session.list_all().await;
+                if let Ok(mut fetch) = session.fetch_messages(&uids("1:3")).await {
+                    while fetch.next().await.is_some() {}
+                }
+                let _ = session.take_unsolicited();
+                assert!(session.noop().await.is_err(), "the peer closed: nothing can succeed now");
+                drop(session);
+                peer.finish().await;
+            });
+        }
+    }
 }

@@ -4,8 +4,8 @@ use bytes::Bytes;
 use futures::io::{AsyncRead, AsyncWrite};
 
 use crate::imap::codec::{
-    Capabilities, Code, Command, CommandEncoder, Data, Flag, InternalDate, ListItem, ListKind, MailboxName, Namespaces,
-    StatusAttribute, StatusItems, Status, StatusResponse,
+    Capabilities, Code, Command, CommandEncoder, Data, Flag, InternalDate, ListItem, ListKind, MailboxName,
+    Namespaces, Status, StatusAttribute, StatusItems, StatusResponse,
 };
 use crate::imap::failure::Side;
 use crate::imap::session::{Completion, Mine, SessionState, Until, nothing};
@@ -78,7 +78,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Asks for the capabilities again (`CAPABILITY`) and returns them.
     pub async fn refresh_capabilities(&mut self) -> Result<&Capabilities> {
         let before = self.capability_updates;
-        self.run_ok(&Command::Capability, "CAPABILITY", None, Side::Read, nothing).await?;
+        self.run_ok(&Command::Capability, "CAPABILITY", None, Side::Read, nothing)
+            .await?;
         if self.capability_updates == before {
             return Err(Error::protocol(format!(
                 "IMAP server {} answered CAPABILITY without listing any capability",
@@ -120,12 +121,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// Logs in with a chosen mechanism (see [`Session::login`] for the automatic choice).
-    pub async fn authenticate_with(&mut self, credentials: &Credentials, mechanism: AuthMechanism) -> Result<()> {
+    pub async fn authenticate_with(
+        &mut self,
+        credentials: &Credentials,
+        mechanism: AuthMechanism,
+    ) -> Result<()> {
         let user = credentials.user().to_owned();
         self.user = Some(user.clone());
         match (credentials, mechanism) {
             (Credentials::Password { user, password }, AuthMechanism::Login) => {
-                let (st, _) = self.run(&Command::Login { user, password }, "LOGIN", nothing).await?;
+                let (st, _) = self
+                    .run(&Command::Login { user, password }, "LOGIN", nothing)
+                    .await?;
                 if st.status != Status::Ok {
                     return Err(self.auth_error("LOGIN", &st, password.expose(), None));
                 }
@@ -139,7 +146,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 if !self.capabilities.has_auth("XOAUTH2") {
                     return Err(Error::new(
                         ErrorKind::SourceRefused,
-                        format!("IMAP server {} does not offer OAuth2 login (AUTH=XOAUTH2); use a password or app password", self.peer),
+                        format!(
+                            "IMAP server {} does not offer OAuth2 login (AUTH=XOAUTH2); use a password or app password",
+                            self.peer
+                        ),
                     ));
                 }
                 let payload = Secret::new(format!("user={user}\x01auth=Bearer {}\x01\x01", token.expose()));
@@ -147,7 +157,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             _ => Err(Error::new(
                 ErrorKind::InvalidInput,
-                format!("{} cannot log in with these credentials; OAuth2 tokens need XOAUTH2, passwords LOGIN or PLAIN", mechanism.name()),
+                format!(
+                    "{} cannot log in with these credentials; OAuth2 tokens need XOAUTH2, passwords LOGIN or PLAIN",
+                    mechanism.name()
+                ),
             )),
         }
     }
@@ -167,7 +180,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut server_said: Option<String> = None;
         let mut rounds = 0;
         let st = loop {
-            match self.read_until(&tag, "AUTHENTICATE", nothing, &mut out, true).await? {
+            match self
+                .read_until(&tag, "AUTHENTICATE", nothing, &mut out, true)
+                .await?
+            {
                 Until::Done(st) => break st,
                 Until::Continue(challenge) => {
                     rounds += 1;
@@ -218,7 +234,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub async fn id(&mut self, fields: &[(&str, &str)]) -> Result<Vec<(String, Option<String>)>> {
         let arg = if fields.is_empty() { None } else { Some(fields) };
         let (_, out) = self
-            .run_ok(&Command::Id(arg), "ID", None, Side::Read, |d| matches!(d, Data::Id(_)))
+            .run_ok(&Command::Id(arg), "ID", None, Side::Read, |d| {
+                matches!(d, Data::Id(_))
+            })
             .await?;
         Ok(out
             .data
@@ -233,7 +251,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// `ENABLE` (RFC 5161): returns what the server enabled (upper-cased).
     pub async fn enable(&mut self, extensions: &[&str]) -> Result<Vec<String>> {
         let (_, out) = self
-            .run_ok(&Command::Enable(extensions), "ENABLE", None, Side::Read, |d| matches!(d, Data::Enabled(_)))
+            .run_ok(&Command::Enable(extensions), "ENABLE", None, Side::Read, |d| {
+                matches!(d, Data::Enabled(_))
+            })
             .await?;
         Ok(out
             .data
@@ -252,7 +272,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Ok(None);
         }
         let (_, out) = self
-            .run_ok(&Command::Namespace, "NAMESPACE", None, Side::Read, |d| matches!(d, Data::Namespace(_)))
+            .run_ok(&Command::Namespace, "NAMESPACE", None, Side::Read, |d| {
+                matches!(d, Data::Namespace(_))
+            })
             .await?;
         let found = out.data.into_iter().find_map(|d| match d {
             Data::Namespace(ns) => Some(ns),
@@ -304,7 +326,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else {
             (Command::Xlist { reference, pattern }, is_list_or_xlist)
         };
-        let name = if matches!(command, Command::Xlist { .. }) { "XLIST" } else { "LIST" };
+        let name = if matches!(command, Command::Xlist { .. }) {
+            "XLIST"
+        } else {
+            "LIST"
+        };
         let (_, out) = self.run_ok(&command, name, None, Side::Read, mine).await?;
         Ok(list_items(out.data))
     }
@@ -312,14 +338,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// `LSUB reference pattern`: the subscribed folders.
     pub async fn lsub(&mut self, reference: &[u8], pattern: &[u8]) -> Result<Vec<ListItem>> {
         let (_, out) = self
-            .run_ok(&Command::Lsub { reference, pattern }, "LSUB", None, Side::Read, is_lsub)
+            .run_ok(
+                &Command::Lsub { reference, pattern },
+                "LSUB",
+                None,
+                Side::Read,
+                is_lsub,
+            )
             .await?;
         Ok(list_items(out.data))
     }
 
     /// `STATUS` of `mailbox`. Attributes the server does not advertise (HIGHESTMODSEQ
     /// without CONDSTORE, SIZE without STATUS=SIZE) are left out rather than sent.
-    pub async fn status(&mut self, mailbox: &MailboxName, attributes: &[StatusAttribute]) -> Result<StatusItems> {
+    pub async fn status(
+        &mut self,
+        mailbox: &MailboxName,
+        attributes: &[StatusAttribute],
+    ) -> Result<StatusItems> {
         let condstore = self.capabilities.has("CONDSTORE");
         let size = self.capabilities.has("STATUS=SIZE");
         let items: Vec<StatusAttribute> = attributes
@@ -334,10 +370,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if items.is_empty() {
             return Ok(StatusItems::default());
         }
-        let command = Command::Status { mailbox, items: &items };
+        let command = Command::Status {
+            mailbox,
+            items: &items,
+        };
         let name = mailbox.to_string();
         let (_, out) = self
-            .run_ok(&command, "STATUS", Some(&name), Side::Read, |d| matches!(d, Data::Status(_)))
+            .run_ok(&command, "STATUS", Some(&name), Side::Read, |d| {
+                matches!(d, Data::Status(_))
+            })
             .await?;
         let mut fallback = None;
         for data in out.data {
@@ -381,7 +422,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.state = SessionState::Authenticated;
         }
         let folder = mailbox.to_string();
-        let (st, out) = self.run_ok(&command, name, Some(&folder), Side::Read, is_select_data).await?;
+        let (st, out) = self
+            .run_ok(&command, name, Some(&folder), Side::Read, is_select_data)
+            .await?;
         let mut result = Mailbox {
             name: mailbox.clone(),
             exists: 0,
@@ -425,7 +468,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub async fn uid_search(&mut self, criteria: &str) -> Result<UidSet> {
         let esearch = self.capabilities.has("ESEARCH");
         let command = Command::UidSearch { criteria, esearch };
-        let (_, out) = self.run_ok(&command, "UID SEARCH", None, Side::Read, is_search).await?;
+        let (_, out) = self
+            .run_ok(&command, "UID SEARCH", None, Side::Read, is_search)
+            .await?;
         let mut uids = UidSet::new();
         for data in out.data {
             match data {
@@ -446,7 +491,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// `CREATE mailbox`. An existing folder is an error; see [`Session::create_if_missing`].
     pub async fn create(&mut self, mailbox: &MailboxName) -> Result<()> {
         let name = mailbox.to_string();
-        self.run_ok(&Command::Create(mailbox), "CREATE", Some(&name), Side::Write, nothing).await?;
+        self.run_ok(
+            &Command::Create(mailbox),
+            "CREATE",
+            Some(&name),
+            Side::Write,
+            nothing,
+        )
+        .await?;
         Ok(())
     }
 
@@ -457,8 +509,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if st.status == Status::Ok {
             return Ok(true);
         }
-        let exists = matches!(st.code, Some(Code::Known(crate::imap::codec::KnownCode::AlreadyExists)))
-            || self.list(b"", mailbox.raw()).await.map(|items| !items.is_empty()).unwrap_or(false);
+        let exists = matches!(
+            st.code,
+            Some(Code::Known(crate::imap::codec::KnownCode::AlreadyExists))
+        ) || self
+            .list(b"", mailbox.raw())
+            .await
+            .map(|items| !items.is_empty())
+            .unwrap_or(false);
         if exists {
             return Ok(false);
         }
@@ -468,20 +526,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// `SUBSCRIBE mailbox`.
     pub async fn subscribe(&mut self, mailbox: &MailboxName) -> Result<()> {
         let name = mailbox.to_string();
-        self.run_ok(&Command::Subscribe(mailbox), "SUBSCRIBE", Some(&name), Side::Write, nothing)
-            .await?;
+        self.run_ok(
+            &Command::Subscribe(mailbox),
+            "SUBSCRIBE",
+            Some(&name),
+            Side::Write,
+            nothing,
+        )
+        .await?;
         Ok(())
     }
 
     /// `NOOP`: lets the server report changes (they land in the unsolicited queue).
     pub async fn noop(&mut self) -> Result<()> {
-        self.run_ok(&Command::Noop, "NOOP", None, Side::Read, nothing).await?;
+        self.run_ok(&Command::Noop, "NOOP", None, Side::Read, nothing)
+            .await?;
         Ok(())
     }
 
     /// `CLOSE`: leaves the selected folder (expunging `\Deleted` messages if read-write).
     pub async fn close(&mut self) -> Result<()> {
-        self.run_ok(&Command::Close, "CLOSE", None, Side::Read, nothing).await?;
+        self.run_ok(&Command::Close, "CLOSE", None, Side::Read, nothing)
+            .await?;
         self.selected = None;
         self.state = SessionState::Authenticated;
         Ok(())
@@ -489,7 +555,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// `APPEND` one message; returns its UID under UIDPLUS. With LITERAL+ the message goes
     /// out without waiting for the server's `+`.
-    pub async fn append(&mut self, mailbox: &MailboxName, message: &AppendMessage) -> Result<Option<AppendUid>> {
+    pub async fn append(
+        &mut self,
+        mailbox: &MailboxName,
+        message: &AppendMessage,
+    ) -> Result<Option<AppendUid>> {
         let command = Command::Append {
             mailbox,
             flags: &message.flags,
@@ -506,7 +576,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// are written back to back (without round trips under LITERAL+/LITERAL-), then their
     /// results are read, in order. Returns one result per message. A connection failure is
     /// the outer error: then which of the in-flight messages were stored is unknown.
-    pub async fn append_many(&mut self, mailbox: &MailboxName, messages: &[AppendMessage]) -> Result<Vec<Result<Option<AppendUid>>>> {
+    pub async fn append_many(
+        &mut self,
+        mailbox: &MailboxName,
+        messages: &[AppendMessage],
+    ) -> Result<Vec<Result<Option<AppendUid>>>> {
         let name = mailbox.to_string();
         let mut results = Vec::with_capacity(messages.len());
         let depth = self.options.max_pipeline.max(1);
@@ -526,10 +600,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             for (tag, rejected) in sent {
                 let st = match rejected {
                     Some(st) => st,
-                    None => match self.read_until(&tag, "APPEND", nothing, &mut out, false).await? {
-                        Until::Done(st) => st,
-                        Until::Continue(_) => continue,
-                    },
+                    None => self.wait_tagged(&tag, "APPEND", nothing, &mut out).await?,
                 };
                 results.push(append_result(self, st, &name));
             }
@@ -560,7 +631,9 @@ fn append_result<S>(session: &Session<S>, st: StatusResponse, name: &str) -> Res
         return Err(session.failed("APPEND", Some(name), st, Side::Write));
     }
     Ok(match st.code {
-        Some(Code::AppendUid { uid_validity, uids }) => uids.first().map(|uid| AppendUid { uid_validity, uid }),
+        Some(Code::AppendUid { uid_validity, uids }) => {
+            uids.first().map(|uid| AppendUid { uid_validity, uid })
+        }
         _ => None,
     })
 }

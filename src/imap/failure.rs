@@ -126,15 +126,25 @@ fn advice(kind: ErrorKind) -> &'static str {
         ErrorKind::Transient => "the server is busy, throttling or the folder is in use; retry later",
         ErrorKind::Auth => "the server no longer accepts the credentials; supply a new password or token",
         ErrorKind::Tls => "the server requires an encrypted connection; connect with TLS or STARTTLS",
-        ErrorKind::Protocol => "the server did not understand the command; this is a client/server incompatibility, please report it",
-        ErrorKind::TargetRefused => "the server refused to store it; check the quota, the folder name and permissions",
+        ErrorKind::Protocol => {
+            "the server did not understand the command; this is a client/server incompatibility, please report it"
+        }
+        ErrorKind::TargetRefused => {
+            "the server refused to store it; check the quota, the folder name and permissions"
+        }
         _ => "check that the folder exists and that the account may access it",
     }
 }
 
 /// The error for a failed tagged response to `command` on `host`, `what` naming the object
 /// (e.g. the folder) when there is one.
-pub(crate) fn command_error(host: &str, command: &'static str, what: Option<&str>, st: StatusResponse, side: Side) -> Error {
+pub(crate) fn command_error(
+    host: &str,
+    command: &'static str,
+    what: Option<&str>,
+    st: StatusResponse,
+    side: Side,
+) -> Error {
     let kind = kind_of(&st, side);
     let status = match st.status {
         Status::Bad => "BAD",
@@ -142,10 +152,14 @@ pub(crate) fn command_error(host: &str, command: &'static str, what: Option<&str
         _ => "NO",
     };
     let object = what.map(|w| format!(" {w:?}")).unwrap_or_default();
-    let code = st.code.as_ref().map(|c| format!("[{}] ", code_name(c))).unwrap_or_default();
+    let code = st
+        .code
+        .as_ref()
+        .map(|c| format!("[{}] ", code_name(c)))
+        .unwrap_or_default();
     let message = format!(
         "IMAP server {host} refused {command}{object}: {status} {code}{}; {}",
-        st.text.trim(),
+        st.text.trim().trim_end_matches('.'),
         advice(kind)
     );
     Error::new(kind, message).with_source(CommandFailed {
@@ -181,27 +195,75 @@ mod tests {
     #[test]
     fn response_codes_decide_the_kind_before_the_side() {
         let cases = [
-            (Some(Code::Known(KnownCode::Unavailable)), Side::Read, ErrorKind::Transient),
-            (Some(Code::Known(KnownCode::InUse)), Side::Write, ErrorKind::Transient),
-            (Some(Code::Known(KnownCode::Throttled)), Side::Read, ErrorKind::Transient),
-            (Some(Code::Known(KnownCode::Limit)), Side::Read, ErrorKind::Transient),
-            (Some(Code::Known(KnownCode::Limit)), Side::Write, ErrorKind::TargetRefused),
-            (Some(Code::Known(KnownCode::NonExistent)), Side::Read, ErrorKind::SourceRefused),
-            (Some(Code::Known(KnownCode::OverQuota)), Side::Read, ErrorKind::TargetRefused),
-            (Some(Code::Known(KnownCode::AuthenticationFailed)), Side::Read, ErrorKind::Auth),
+            (
+                Some(Code::Known(KnownCode::Unavailable)),
+                Side::Read,
+                ErrorKind::Transient,
+            ),
+            (
+                Some(Code::Known(KnownCode::InUse)),
+                Side::Write,
+                ErrorKind::Transient,
+            ),
+            (
+                Some(Code::Known(KnownCode::Throttled)),
+                Side::Read,
+                ErrorKind::Transient,
+            ),
+            (
+                Some(Code::Known(KnownCode::Limit)),
+                Side::Read,
+                ErrorKind::Transient,
+            ),
+            (
+                Some(Code::Known(KnownCode::Limit)),
+                Side::Write,
+                ErrorKind::TargetRefused,
+            ),
+            (
+                Some(Code::Known(KnownCode::NonExistent)),
+                Side::Read,
+                ErrorKind::SourceRefused,
+            ),
+            (
+                Some(Code::Known(KnownCode::OverQuota)),
+                Side::Read,
+                ErrorKind::TargetRefused,
+            ),
+            (
+                Some(Code::Known(KnownCode::AuthenticationFailed)),
+                Side::Read,
+                ErrorKind::Auth,
+            ),
             (Some(Code::TryCreate), Side::Write, ErrorKind::TargetRefused),
             (None, Side::Read, ErrorKind::SourceRefused),
             (None, Side::Write, ErrorKind::TargetRefused),
         ];
         for (code, side, kind) in cases {
-            assert_eq!(kind_of(&st(Status::No, code.clone()), side), kind, "{code:?} {side:?}");
+            assert_eq!(
+                kind_of(&st(Status::No, code.clone()), side),
+                kind,
+                "{code:?} {side:?}"
+            );
         }
-        assert_eq!(kind_of(&st(Status::Bad, Some(Code::Known(KnownCode::Unavailable))), Side::Read), ErrorKind::Protocol);
+        assert_eq!(
+            kind_of(
+                &st(Status::Bad, Some(Code::Known(KnownCode::Unavailable))),
+                Side::Read
+            ),
+            ErrorKind::Protocol
+        );
     }
 
     #[test]
     fn command_errors_keep_the_server_answer_as_source() {
-        let err = command_error("imap.example.com", "SELECT", Some("Archive"), st(Status::No, Some(Code::Known(KnownCode::NonExistent))), Side::Read);
+        let err = command_error(
+            "imap.example.com",
+            "SELECT",
+            Some("Archive"),
+            st(Status::No, Some(Code::Known(KnownCode::NonExistent))),
+            Side::Read,
+        );
         assert_eq!(err.kind(), ErrorKind::SourceRefused);
         assert!(err.to_string().contains("imap.example.com"), "{err}");
         assert!(err.to_string().contains("\"Archive\""), "{err}");
@@ -213,7 +275,10 @@ mod tests {
 
     #[test]
     fn scrub_removes_a_password_echoed_by_the_server() {
-        assert_eq!(scrub("bad login hunter2 for bob", "hunter2"), "bad login [redacted] for bob");
+        assert_eq!(
+            scrub("bad login hunter2 for bob", "hunter2"),
+            "bad login [redacted] for bob"
+        );
         assert_eq!(scrub("nothing here", "hunter2"), "nothing here");
     }
 }

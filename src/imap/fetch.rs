@@ -159,7 +159,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         stream.session.ready().await?;
         let mut out = Completion::default();
-        let (tag, rejected) = stream.session.send(&command, "UID FETCH", is_fetch, &mut out).await?;
+        let (tag, rejected) = stream
+            .session
+            .send(&command, "UID FETCH", is_fetch, &mut out)
+            .await?;
         if let Some(st) = rejected {
             return Err(stream.session.failed("UID FETCH", None, st, Side::Read));
         }
@@ -254,11 +257,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> FetchStream<'a, S> {
             Some(i) => merge(self.partial.swap_remove(i), fetch),
             None => fetch,
         };
-        if let Some(uid) = fetch.uid {
-            if !self.uids.contains(uid) {
-                self.unsolicited(fetch);
-                return None;
-            }
+        if fetch.uid.is_some_and(|uid| !self.uids.contains(uid)) {
+            self.unsolicited(fetch);
+            return None;
         }
         if self.items.complete(&fetch, self.condstore) {
             return message(fetch);
@@ -284,7 +285,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> FetchStream<'a, S> {
     }
 
     fn settle(&mut self, fetch: Fetch) -> Option<FetchedMessage> {
-        let ours = fetch.uid.is_some_and(|u| self.uids.contains(u)) && (!self.items.body || fetch.body.is_some());
+        let ours =
+            fetch.uid.is_some_and(|u| self.uids.contains(u)) && (!self.items.body || fetch.body.is_some());
         if ours {
             message(fetch)
         } else {
@@ -335,8 +337,14 @@ mod tests {
             FetchItems::MIGRATION.to_imap(false),
             "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
         );
-        let with_modseq = FetchItems { modseq: true, ..FetchItems::ENVELOPE };
-        assert_eq!(with_modseq.to_imap(true), "(UID FLAGS INTERNALDATE RFC822.SIZE MODSEQ)");
+        let with_modseq = FetchItems {
+            modseq: true,
+            ..FetchItems::ENVELOPE
+        };
+        assert_eq!(
+            with_modseq.to_imap(true),
+            "(UID FLAGS INTERNALDATE RFC822.SIZE MODSEQ)"
+        );
         assert_eq!(with_modseq.to_imap(false), "(UID FLAGS INTERNALDATE RFC822.SIZE)");
     }
 

@@ -35,7 +35,9 @@ pub struct Idle<'a, S> {
 
 impl<S> std::fmt::Debug for Idle<'_, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Idle").field("tag", &self.tag).finish_non_exhaustive()
+        f.debug_struct("Idle")
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,7 +48,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if !self.capabilities.has("IDLE") {
             return Err(Error::new(
                 ErrorKind::SourceRefused,
-                format!("IMAP server {} does not support IDLE; poll with NOOP instead", self.peer),
+                format!(
+                    "IMAP server {} does not support IDLE; poll with NOOP instead",
+                    self.peer
+                ),
             ));
         }
         self.ready().await?;
@@ -55,7 +60,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         match self.read_until(&tag, "IDLE", nothing, &mut out, true).await? {
             Until::Continue(_) => {
                 self.idling = Some(tag.clone());
-                Ok(Idle { session: self, tag: Some(tag) })
+                Ok(Idle {
+                    session: self,
+                    tag: Some(tag),
+                })
             }
             Until::Done(st) => Err(self.failed("IDLE", None, st, Side::Read)),
         }
@@ -94,8 +102,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Idle<'_, S> {
             let response = match incoming {
                 Incoming::Response(response) => response,
                 Incoming::Skipped(err) => {
-                    self.session
-                        .push_unsolicited(Unsolicited::Warning(format!("unreadable response during IDLE: {err}")));
+                    self.session.push_unsolicited(Unsolicited::Warning(format!(
+                        "unreadable response during IDLE: {err}"
+                    )));
                     continue;
                 }
             };
@@ -126,10 +135,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Idle<'_, S> {
         self.session.idling = None;
         self.session.write_line(&CommandEncoder::done(), "DONE").await?;
         let mut out = Completion::default();
-        match self.session.read_until(&tag, "IDLE", nothing, &mut out, false).await? {
-            Until::Done(st) if st.status == Status::Ok => Ok(()),
-            Until::Done(st) => Err(self.session.failed("IDLE", None, st, Side::Read)),
-            Until::Continue(_) => Ok(()),
+        let st = self.session.wait_tagged(&tag, "IDLE", nothing, &mut out).await?;
+        if st.status == Status::Ok {
+            Ok(())
+        } else {
+            Err(self.session.failed("IDLE", None, st, Side::Read))
         }
     }
 }

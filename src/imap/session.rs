@@ -11,8 +11,8 @@ use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::imap::Unsolicited;
 use crate::imap::codec::{
-    Capabilities, Code, Command, CommandEncoder, Data, DecodeError, EncodeOptions, Flag, Fragment, Limits, Response,
-    ResponseDecoder, Status, StatusResponse, Tag,
+    Capabilities, Code, Command, CommandEncoder, Data, DecodeError, EncodeOptions, Flag, Fragment, Limits,
+    Response, ResponseDecoder, Status, StatusResponse, Tag,
 };
 use crate::imap::failure::{Side, command_error, scrub};
 use crate::net::{MaybeTls, Security, ServerConfig, Timer, TlsConfig, TlsConnector, with_timeout};
@@ -224,7 +224,11 @@ pub(crate) enum Until {
 impl<S> Session<S> {
     /// The session's state.
     pub fn state(&self) -> SessionState {
-        if self.closed.is_some() { SessionState::Closed } else { self.state }
+        if self.closed.is_some() {
+            SessionState::Closed
+        } else {
+            self.state
+        }
     }
 
     /// Whether the connection is closed (the next command fails; reconnect).
@@ -322,7 +326,13 @@ impl<S> Session<S> {
     }
 
     /// The error for a failed tagged response.
-    pub(crate) fn failed(&self, command: &'static str, what: Option<&str>, st: StatusResponse, side: Side) -> Error {
+    pub(crate) fn failed(
+        &self,
+        command: &'static str,
+        what: Option<&str>,
+        st: StatusResponse,
+        side: Side,
+    ) -> Error {
         command_error(&self.peer, command, what, st, side)
     }
 
@@ -429,7 +439,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// A session over `stream`, a connection that already carries IMAP (TLS done if wanted),
     /// to `server` (whose host, port and timeout are used; its `security` is the caller's
     /// business here). Reads the greeting; fails on `BYE`.
-    pub async fn from_stream(stream: S, server: &ServerConfig, timer: Arc<dyn Timer>, options: SessionOptions) -> Result<Self> {
+    pub async fn from_stream(
+        stream: S,
+        server: &ServerConfig,
+        timer: Arc<dyn Timer>,
+        options: SessionOptions,
+    ) -> Result<Self> {
         let mut session = Session {
             stream,
             decoder: ResponseDecoder::new(options.limits),
@@ -440,7 +455,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             host: server.host.clone(),
             timeout: server.timeout,
             user: None,
-            greeting: Greeting { preauth: false, text: String::new() },
+            greeting: Greeting {
+                preauth: false,
+                text: String::new(),
+            },
             capabilities: Capabilities::default(),
             capability_updates: 0,
             enabled: BTreeSet::new(),
@@ -488,12 +506,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         match st.status {
             Status::Ok => {
-                self.greeting = Greeting { preauth: false, text: st.text };
+                self.greeting = Greeting {
+                    preauth: false,
+                    text: st.text,
+                };
                 Ok(())
             }
             Status::PreAuth => {
                 self.state = SessionState::Authenticated;
-                self.greeting = Greeting { preauth: true, text: st.text };
+                self.greeting = Greeting {
+                    preauth: true,
+                    text: st.text,
+                };
                 Ok(())
             }
             Status::Bye => {
@@ -627,10 +651,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
+    /// Reads until `tag` completes, routing everything else.
+    pub(crate) async fn wait_tagged(
+        &mut self,
+        tag: &Tag,
+        command: &'static str,
+        mine: Mine,
+        out: &mut Completion,
+    ) -> Result<StatusResponse> {
+        loop {
+            // Without `want_continue`, read_until only returns at the completion.
+            if let Until::Done(st) = self.read_until(tag, command, mine, out, false).await? {
+                return Ok(st);
+            }
+        }
+    }
+
     /// Files a tagged completion: returns it if it is `tag`'s, else keeps it for the
     /// pipelined command it belongs to.
     pub(crate) fn complete(&mut self, tag: &Tag, st: StatusResponse) -> Option<StatusResponse> {
-        let Some(got) = st.tag.clone() else { return None };
+        let got = st.tag.clone()?;
         self.pending.retain(|t| *t != got);
         if self.idling.as_ref() == Some(&got) {
             self.idling = None;
@@ -711,9 +751,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 Fragment::Literal { data, sync: true } => {
                     self.write_raw(&std::mem::take(&mut buf), &what).await?;
+                    // The server now waits for the literal: a call cancelled here leaves the
+                    // stream mid-command.
+                    self.busy = Some("waiting to send a literal");
                     match self.read_until(&tag, name, mine, out, true).await? {
                         Until::Continue(_) => self.write_raw(&data, &what).await?,
-                        Until::Done(st) => return Ok((tag, Some(st))),
+                        Until::Done(st) => {
+                            self.busy = None;
+                            return Ok((tag, Some(st)));
+                        }
                     }
                 }
             }
@@ -745,13 +791,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.write_line(&CommandEncoder::done(), "DONE").await?;
             self.idling = None;
             let mut out = Completion::default();
-            self.read_until(&tag, "IDLE", nothing, &mut out, false).await?;
+            self.wait_tagged(&tag, "IDLE", nothing, &mut out).await?;
         }
         while let Some(tag) = self.pending.first().cloned() {
             let mut out = Completion::default();
             // Whatever the abandoned command fetched is dropped; its FETCHes become flag
             // events at most.
-            self.read_until(&tag, "an earlier command", nothing, &mut out, false).await?;
+            self.wait_tagged(&tag, "an earlier command", nothing, &mut out)
+                .await?;
             self.pending.retain(|t| *t != tag);
         }
         self.early.clear();
@@ -760,16 +807,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Runs one command to its tagged completion. Returns the status (any of OK/NO/BAD) and
     /// what was collected; a BYE, a network error or a timeout is an `Err`.
-    pub(crate) async fn run(&mut self, command: &Command<'_>, name: &'static str, mine: Mine) -> Result<(StatusResponse, Completion)> {
+    pub(crate) async fn run(
+        &mut self,
+        command: &Command<'_>,
+        name: &'static str,
+        mine: Mine,
+    ) -> Result<(StatusResponse, Completion)> {
         self.ready().await?;
         let mut out = Completion::default();
         let (tag, rejected) = self.send(command, name, mine, &mut out).await?;
         let st = match rejected {
             Some(st) => st,
-            None => match self.read_until(&tag, name, mine, &mut out, false).await? {
-                Until::Done(st) => st,
-                Until::Continue(_) => unreachable_continue(),
-            },
+            None => self.wait_tagged(&tag, name, mine, &mut out).await?,
         };
         Ok((st, out))
     }
@@ -799,7 +848,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// The error for a LOGIN/AUTHENTICATE the server refused.
-    pub(crate) fn auth_error(&self, mechanism: &str, st: &StatusResponse, secret: &str, extra: Option<&str>) -> Error {
+    pub(crate) fn auth_error(
+        &self,
+        mechanism: &str,
+        st: &StatusResponse,
+        secret: &str,
+        extra: Option<&str>,
+    ) -> Error {
         let kind = match crate::imap::failure::kind_of(st, Side::Read) {
             ErrorKind::Transient => ErrorKind::Transient,
             ErrorKind::Tls => ErrorKind::Tls,
@@ -807,12 +862,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             _ => ErrorKind::Auth,
         };
         let user = self.user.as_deref().unwrap_or("?");
-        let text = scrub(st.text.trim(), secret);
-        let extra = extra.map(|e| format!(" ({})", scrub(e, secret))).unwrap_or_default();
+        let text = scrub(st.text.trim().trim_end_matches('.'), secret);
+        let extra = extra
+            .map(|e| format!(" ({})", scrub(e, secret)))
+            .unwrap_or_default();
         let advice = match (kind, mechanism) {
             (ErrorKind::Transient, _) => "the server is busy or temporarily refusing logins; retry later",
-            (ErrorKind::Tls, _) => "the server only accepts logins over an encrypted connection; use TLS or STARTTLS",
-            (_, "XOAUTH2") => "the access token was rejected or has expired; obtain a fresh OAuth2 token for this account",
+            (ErrorKind::Tls, _) => {
+                "the server only accepts logins over an encrypted connection; use TLS or STARTTLS"
+            }
+            (_, "XOAUTH2") => {
+                "the access token was rejected or has expired; obtain a fresh OAuth2 token for this account"
+            }
             _ => {
                 "check the user name and password; many providers (QQ/Tencent Exmail, NetEase 163/126, Gmail, Outlook) \
                  need an app password or authorization code for IMAP, and IMAP access may have to be enabled in the webmail settings first"
@@ -831,21 +892,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             ),
         )
         .with_source(crate::imap::CommandFailed {
-            command: if mechanism == "LOGIN" { "LOGIN" } else { "AUTHENTICATE" },
+            command: if mechanism == "LOGIN" {
+                "LOGIN"
+            } else {
+                "AUTHENTICATE"
+            },
             status: st.status,
             code: st.code.clone(),
             text,
         })
-    }
-}
-
-fn unreachable_continue() -> StatusResponse {
-    // read_until only returns Continue when asked to; keep a value rather than panic.
-    StatusResponse {
-        tag: None,
-        status: Status::Bad,
-        code: None,
-        text: "internal: unexpected continuation".into(),
     }
 }
 
@@ -965,15 +1020,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<MaybeTls<S>> {
     /// first for [`Security::Tls`], STARTTLS after the greeting for [`Security::StartTls`]
     /// (failing if the server does not offer it), nothing for [`Security::Plaintext`].
     /// Needs no runtime.
-    pub async fn establish(stream: S, server: &ServerConfig, timer: Arc<dyn Timer>, options: SessionOptions) -> Result<Self> {
+    pub async fn establish(
+        stream: S,
+        server: &ServerConfig,
+        timer: Arc<dyn Timer>,
+        options: SessionOptions,
+    ) -> Result<Self> {
         match server.security {
             Security::Tls => {
                 let connector = TlsConnector::new(&server.tls)?;
                 let what = format!("the TLS handshake with {server}");
-                let tls = with_timeout(&*timer, server.timeout, &what, connector.connect(&server.host, stream)).await??;
+                let tls = with_timeout(
+                    &*timer,
+                    server.timeout,
+                    &what,
+                    connector.connect(&server.host, stream),
+                )
+                .await??;
                 Session::from_stream(MaybeTls::Tls(Box::new(tls)), server, timer, options).await
             }
-            Security::Plaintext => Session::from_stream(MaybeTls::Plain(stream), server, timer, options).await,
+            Security::Plaintext => {
+                Session::from_stream(MaybeTls::Plain(stream), server, timer, options).await
+            }
             Security::StartTls => {
                 let session = Session::from_stream(MaybeTls::Plain(stream), server, timer, options).await?;
                 session.starttls(&server.tls).await
@@ -992,7 +1060,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<MaybeTls<S>> {
     /// attacker and are never read as protected). Capabilities are asked again over TLS.
     pub async fn starttls(mut self, tls: &TlsConfig) -> Result<Self> {
         if self.stream.is_tls() {
-            return Err(Error::new(ErrorKind::InvalidInput, "STARTTLS on a connection that is already TLS"));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "STARTTLS on a connection that is already TLS",
+            ));
         }
         if self.greeting.preauth {
             return Err(Error::new(
@@ -1046,9 +1117,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<MaybeTls<S>> {
         let what = format!("the TLS handshake with {}", self.peer);
         let (stream, rest) = self.split();
         let MaybeTls::Plain(plain) = stream else {
-            return Err(Error::new(ErrorKind::InvalidInput, "STARTTLS on a connection that is already TLS"));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "STARTTLS on a connection that is already TLS",
+            ));
         };
-        let tls_stream = with_timeout(&*rest.timer, rest.timeout, &what, connector.connect(&host, plain)).await??;
+        let tls_stream =
+            with_timeout(&*rest.timer, rest.timeout, &what, connector.connect(&host, plain)).await??;
         let mut session = rest.with_stream(MaybeTls::Tls(Box::new(tls_stream)));
         // RFC 3501 6.2.1: what the server said before TLS is not to be trusted.
         session.capabilities = Capabilities::default();

@@ -92,7 +92,11 @@ pub fn show(bytes: &[u8]) -> String {
             _ => format!("\\x{b:02x}"),
         })
         .collect();
-    if bytes.len() > 400 { format!("{shown}... ({} bytes)", bytes.len()) } else { shown }
+    if bytes.len() > 400 {
+        format!("{shown}... ({} bytes)", bytes.len())
+    } else {
+        shown
+    }
 }
 
 async fn read_exact(server: &mut DuplexStream, n: usize, step: usize) -> Result<Vec<u8>, String> {
@@ -101,7 +105,12 @@ async fn read_exact(server: &mut DuplexStream, n: usize, step: usize) -> Result<
     while filled < n {
         let read = tokio::time::timeout(PEER_WAIT, server.read(&mut got[filled..]))
             .await
-            .map_err(|_| format!("step {step}: timed out waiting for the client; got so far {:?}", show(&got[..filled])))?
+            .map_err(|_| {
+                format!(
+                    "step {step}: timed out waiting for the client; got so far {:?}",
+                    show(&got[..filled])
+                )
+            })?
             .map_err(|e| format!("step {step}: read failed: {e}"))?;
         if read == 0 {
             return Err(format!(
@@ -140,13 +149,21 @@ async fn play(mut server: DuplexStream, script: Vec<Step>) -> Result<(), String>
             Step::Expect(want) => {
                 let got = read_exact(&mut server, want.len(), i).await?;
                 if got != want {
-                    return Err(format!("step {i}: expected {:?}\n                  got {:?}", show(&want), show(&got)));
+                    return Err(format!(
+                        "step {i}: expected {:?}\n                  got {:?}",
+                        show(&want),
+                        show(&got)
+                    ));
                 }
             }
             Step::ExpectLen(n, suffix) => {
                 let got = read_exact(&mut server, n, i).await?;
                 if !got.ends_with(&suffix) {
-                    return Err(format!("step {i}: {n} bytes not ending in {:?}: {:?}", show(&suffix), show(&got)));
+                    return Err(format!(
+                        "step {i}: {n} bytes not ending in {:?}: {:?}",
+                        show(&suffix),
+                        show(&got)
+                    ));
                 }
             }
             Step::Close => {
@@ -167,7 +184,10 @@ async fn play(mut server: DuplexStream, script: Vec<Step>) -> Result<(), String>
         }
     }
     if !trailing.is_empty() {
-        return Err(format!("the client sent bytes the script did not expect: {:?}", show(&trailing)));
+        return Err(format!(
+            "the client sent bytes the script did not expect: {:?}",
+            show(&trailing)
+        ));
     }
     Ok(())
 }

@@ -8,9 +8,9 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::Error;
 use crate::imap::codec::parse::{self, FrameInfo};
 use crate::imap::codec::{Limits, Response};
-use crate::Error;
 
 /// Why a server's bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
