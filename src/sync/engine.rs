@@ -380,7 +380,7 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
         let mut present = Vec::with_capacity(mailbox.exists as usize);
         if mailbox.exists > 0 {
             let all = UidSet::range(Uid::MIN, Uid::MAX);
-            let items = FetchItems { flags: false, internal_date: false, size: true, body: false, modseq: false };
+            let items = FetchItems { flags: false, internal_date: false, size: true, body: false, modseq: false, header: false };
             let mut stream = session.uid_fetch(&all, items).await?;
             while let Some(message) = stream.next().await {
                 let message = message?;
