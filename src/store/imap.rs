@@ -13,7 +13,9 @@ use futures::lock::{Mutex as AsyncMutex, MutexGuard as AsyncMutexGuard};
 
 use crate::folder::{ListedFolder, TargetListing, TargetRules};
 use crate::imap::codec::{Code, KnownCode, MailboxName, NameAttribute};
-use crate::imap::{AppendMessage, AppendUid, CommandFailed, FetchItems, Session, SessionOptions, SessionState};
+use crate::imap::{
+    AppendMessage, AppendUid, CommandFailed, FetchItems, Session, SessionOptions, SessionState,
+};
 use crate::net::{MaybeTls, ServerConfig, Timer};
 #[cfg(feature = "tokio")]
 use crate::sync::TcpConnector;
@@ -170,8 +172,8 @@ pub struct Imap<C: Connector> {
     folders: Mutex<HashMap<MailboxName, FolderInfo>>,
     journal: Mutex<Journal>,
     dropped: Mutex<BTreeMap<Vec<String>, BTreeSet<String>>>,
-    /// Target messages matched to a re-offered message: (folder, UIDVALIDITY, UID).
-    claimed: Mutex<HashSet<(MailboxName, u32, Uid)>>,
+    /// Target messages matched to a re-offered message: (folder, UIDVALIDITY, UID) → whose.
+    claimed: Mutex<HashMap<(MailboxName, u32, Uid), SourceKey>>,
 }
 
 impl<C: Connector> fmt::Debug for Imap<C> {
@@ -280,7 +282,10 @@ impl<C: Connector> Imap<C> {
         }
         let namespaces = session.namespace().await?;
         let personal = namespaces.as_ref().and_then(|n| n.personal.first());
-        let prefix = personal.map_or_else(|| MailboxName::from_raw(bytes::Bytes::new()), |p| p.prefix.clone());
+        let prefix = personal.map_or_else(
+            || MailboxName::from_raw(bytes::Bytes::new()),
+            |p| p.prefix.clone(),
+        );
         let delimiter = match personal.and_then(|p| p.delimiter) {
             Some(delimiter) => Some(delimiter),
             None => session.delimiter().await?,
@@ -309,7 +314,7 @@ impl<C: Connector> Imap<C> {
             folders: Mutex::new(HashMap::new()),
             journal: Mutex::new(journal),
             dropped: Mutex::new(BTreeMap::new()),
-            claimed: Mutex::new(HashSet::new()),
+            claimed: Mutex::new(HashMap::new()),
         })
     }
 
@@ -406,7 +411,12 @@ impl<C: Connector> Imap<C> {
     }
 
     /// Creates (if missing) and subscribes the folder, once.
-    async fn prepare_on(&self, session: &mut Conn<C>, target: &TargetFolder, name: &MailboxName) -> Result<()> {
+    async fn prepare_on(
+        &self,
+        session: &mut Conn<C>,
+        target: &TargetFolder,
+        name: &MailboxName,
+    ) -> Result<()> {
         if self.folder_info(name).prepared {
             return Ok(());
         }
@@ -418,10 +428,16 @@ impl<C: Connector> Imap<C> {
                     for len in 1..target.path.len() {
                         let parent = self.naming.server_name(&target.path[..len])?;
                         if !parent.is_inbox() {
-                            session.create_if_missing(&parent).await.map_err(|e| self.target_error(e))?;
+                            session
+                                .create_if_missing(&parent)
+                                .await
+                                .map_err(|e| self.target_error(e))?;
                         }
                     }
-                    session.create_if_missing(name).await.map_err(|e| self.target_error(e))?;
+                    session
+                        .create_if_missing(name)
+                        .await
+                        .map_err(|e| self.target_error(e))?;
                 }
                 Err(err) => return Err(self.target_error(err)),
             }
@@ -435,8 +451,12 @@ impl<C: Connector> Imap<C> {
 
     /// Makes `name` the selected folder (read-write), noting its PERMANENTFLAGS, UIDVALIDITY
     /// and UIDNEXT.
-    async fn select_on(&self, session: &mut Conn<C>, name: &MailboxName) -> Result<()> {
-        if session.selected().is_some_and(|m| &m.name == name && !m.read_only) {
+    async fn select_on(&self, session: &mut Conn<C>, name: &MailboxName, again: bool) -> Result<()> {
+        if !again
+            && session
+                .selected()
+                .is_some_and(|m| &m.name == name && !m.read_only)
+        {
             return Ok(());
         }
         let mailbox = session.select(name).await?;
@@ -455,18 +475,33 @@ impl<C: Connector> Imap<C> {
     /// again.
     async fn ready_on(&self, session: &mut Conn<C>, target: &TargetFolder, name: &MailboxName) -> Result<()> {
         self.prepare_on(session, target, name).await?;
-        match self.select_on(session, name).await {
+        match self.select_on(session, name, false).await {
             Ok(()) => Ok(()),
             Err(err) if !session.is_closed() && err.kind() != ErrorKind::Transient => {
-                self.update_folder(name, |info| info.prepared = false);
-                self.prepare_on(session, target, name).await?;
-                self.select_on(session, name).await
+                self.recreate_on(session, target, name).await
             }
             Err(err) => Err(err),
         }
     }
 
-    async fn store_on(&self, session: &mut Conn<C>, target: &TargetFolder, messages: &[Message]) -> Result<Vec<Result<()>>> {
+    /// Creates the folder again (someone deleted it meanwhile) and selects it afresh.
+    async fn recreate_on(
+        &self,
+        session: &mut Conn<C>,
+        target: &TargetFolder,
+        name: &MailboxName,
+    ) -> Result<()> {
+        self.update_folder(name, |info| info.prepared = false);
+        self.prepare_on(session, target, name).await?;
+        self.select_on(session, name, true).await
+    }
+
+    async fn store_on(
+        &self,
+        session: &mut Conn<C>,
+        target: &TargetFolder,
+        messages: &[Message],
+    ) -> Result<Vec<Result<()>>> {
         let name = self.naming.server_name(&target.path)?;
         self.ready_on(session, target, &name).await?;
         let keys: Vec<SourceKey> = messages.iter().map(|m| SourceKey::from(&m.source)).collect();
@@ -496,11 +531,18 @@ impl<C: Connector> Imap<C> {
                     let message = &messages[i];
                     let (flags, lost) = appendable_flags(&message.flags, info.permanent_flags.as_deref());
                     dropped.extend(lost);
-                    AppendMessage { flags, internal_date: message.internal_date, message: message.raw.clone() }
+                    AppendMessage {
+                        flags,
+                        internal_date: message.internal_date,
+                        message: message.raw.clone(),
+                    }
                 })
                 .collect();
             if !dropped.is_empty() {
-                lock(&self.dropped).entry(target.path.clone()).or_default().extend(dropped);
+                lock(&self.dropped)
+                    .entry(target.path.clone())
+                    .or_default()
+                    .extend(dropped);
             }
             let entries = todo
                 .iter()
@@ -518,11 +560,19 @@ impl<C: Connector> Imap<C> {
             lock(&self.journal).begin(entries)?;
             let mut outcomes = append_on(session, &name, &appends).await?;
 
-            let again: Vec<usize> = (0..outcomes.len()).filter(|&k| outcomes[k].as_ref().is_err_and(is_try_create)).collect();
-            if !again.is_empty() {
-                // [TRYCREATE]: the folder went away; create it and try those once more.
-                self.update_folder(&name, |info| info.prepared = false);
-                self.ready_on(session, target, &name).await?;
+            let failed: Vec<usize> = (0..outcomes.len())
+                .filter(|&k| outcomes[k].as_ref().is_err_and(|e| !is_over_quota(e)))
+                .collect();
+            let vanished = !failed.is_empty()
+                && (failed
+                    .iter()
+                    .any(|&k| outcomes[k].as_ref().is_err_and(is_try_create))
+                    || session.list(b"", name.raw()).await?.is_empty());
+            if vanished {
+                // [TRYCREATE], or the folder is gone (deleted by someone while selected, some
+                // servers then answer with an internal error): create it, try those once more.
+                let again = failed;
+                self.recreate_on(session, target, &name).await?;
                 let retry: Vec<AppendMessage> = again.iter().map(|&k| appends[k].clone()).collect();
                 for (k, outcome) in again.into_iter().zip(append_on(session, &name, &retry).await?) {
                     outcomes[k] = outcome;
@@ -584,7 +634,11 @@ impl<C: Connector> Imap<C> {
             let journal = lock(&self.journal);
             candidates
                 .iter()
-                .filter(|&uid| claimed.contains(&(name.clone(), generation, uid)))
+                .filter(|&uid| {
+                    claimed
+                        .get(&(name.clone(), generation, uid))
+                        .is_some_and(|owner| owner != &entry.source)
+                })
                 .chain(journal.taken_uids(&target.path, generation, &entry.source))
                 .collect()
         };
@@ -606,12 +660,17 @@ impl<C: Connector> Imap<C> {
         drop(stream);
         matching.sort_unstable();
         let mut claimed = lock(&self.claimed);
-        Ok(matching.into_iter().find(|&uid| claimed.insert((name.clone(), generation, uid))))
+        Ok(matching.into_iter().find(|&uid| {
+            let owner = claimed
+                .entry((name.clone(), generation, uid))
+                .or_insert_with(|| entry.source.clone());
+            owner == &entry.source
+        }))
     }
 
     async fn fingerprints_on(&self, session: &mut Conn<C>, name: &MailboxName) -> Result<FingerprintCounts> {
         let mut counts = FingerprintCounts::new();
-        if let Err(err) = self.select_on(session, name).await {
+        if let Err(err) = self.select_on(session, name, false).await {
             if !session.is_closed() && session.list(b"", name.raw()).await?.is_empty() {
                 // Not created yet: holds nothing.
                 return Ok(counts);
@@ -717,7 +776,11 @@ async fn open_session<C: Connector>(
 
 /// APPENDs `messages` to `name`: one result per message, the outer error when the
 /// connection failed (then it is unknown which arrived).
-async fn append_on<S>(session: &mut Session<S>, name: &MailboxName, messages: &[AppendMessage]) -> Result<Vec<Result<Option<AppendUid>>>>
+async fn append_on<S>(
+    session: &mut Session<S>,
+    name: &MailboxName,
+    messages: &[AppendMessage],
+) -> Result<Vec<Result<Option<AppendUid>>>>
 where
     S: futures::io::AsyncRead + futures::io::AsyncWrite + Unpin + Send,
 {

@@ -32,14 +32,24 @@ use crate::{Error, ErrorKind, Result, Uid};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum SourceKey {
-    Imap { folder: RawName, uid_validity: u32, uid: Uid },
-    Pop3 { uidl: String },
+    Imap {
+        folder: RawName,
+        uid_validity: u32,
+        uid: Uid,
+    },
+    Pop3 {
+        uidl: String,
+    },
 }
 
 impl From<&SourceId> for SourceKey {
     fn from(source: &SourceId) -> Self {
         match source {
-            SourceId::Imap { folder, uid_validity, uid } => SourceKey::Imap {
+            SourceId::Imap {
+                folder,
+                uid_validity,
+                uid,
+            } => SourceKey::Imap {
                 folder: RawName(folder.raw_bytes().clone()),
                 uid_validity: *uid_validity,
                 uid: *uid,
@@ -89,10 +99,19 @@ pub(crate) struct Journal {
 impl Journal {
     /// Reads the state file at `path` (absent: empty); a file that cannot be read is an error.
     pub fn open(path: PathBuf, sync: bool) -> Result<Journal> {
-        let mut journal = Journal { path, sync, state: None, pending: HashMap::new() };
+        let mut journal = Journal {
+            path,
+            sync,
+            state: None,
+            pending: HashMap::new(),
+        };
         if let Some(file) = journal.read()? {
             journal.state = Some(file.state);
-            journal.pending = file.imap_pending.into_iter().map(|p| (p.source.clone(), p)).collect();
+            journal.pending = file
+                .imap_pending
+                .into_iter()
+                .map(|p| (p.source.clone(), p))
+                .collect();
         }
         Ok(journal)
     }
@@ -148,7 +167,11 @@ impl Journal {
         for entry in entries {
             self.pending.insert(entry.source.clone(), entry);
         }
-        let state = self.state.clone().unwrap_or_else(SyncState::new);
+        // Not `unwrap_or_default`: a default SyncState has format 0, which no reader accepts.
+        let state = match &self.state {
+            Some(state) => state.clone(),
+            None => SyncState::new(),
+        };
         if let Err(err) = self.write(&state) {
             // Not on disk: as if never begun.
             for (key, old) in before {
@@ -208,9 +231,16 @@ impl Journal {
     fn write(&self, state: &SyncState) -> Result<()> {
         let mut pending: Vec<&Pending> = self.pending.values().collect();
         pending.sort_by(|a, b| format!("{:?}", a.source).cmp(&format!("{:?}", b.source)));
-        let file = StateFileRef { state, imap_pending: pending };
+        let file = StateFileRef {
+            state,
+            imap_pending: pending,
+        };
         let json = serde_json::to_vec_pretty(&file).map_err(|e| {
-            Error::new(ErrorKind::Io, format!("IMAP target: could not serialise the state: {e}")).with_source(e)
+            Error::new(
+                ErrorKind::Io,
+                format!("IMAP target: could not serialise the state: {e}"),
+            )
+            .with_source(e)
         })?;
         let path = &self.path;
         let mut temp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
@@ -230,7 +260,11 @@ impl Journal {
             drop(out);
             fs::rename(&temp, path)?;
             if self.sync {
-                sync_dir(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
+                sync_dir(
+                    path.parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new(".")),
+                )?;
             }
             Ok(())
         })();
@@ -253,7 +287,11 @@ struct StateFileRef<'a> {
 /// now has another UIDVALIDITY (the engine then recovers by fingerprints, not by UIDs).
 fn covered(state: &SyncState, key: &SourceKey) -> bool {
     match key {
-        SourceKey::Imap { folder, uid_validity, uid } => state.folder(&folder.to_mailbox_name()).is_some_and(|f| {
+        SourceKey::Imap {
+            folder,
+            uid_validity,
+            uid,
+        } => state.folder(&folder.to_mailbox_name()).is_some_and(|f| {
             (f.uid_validity == *uid_validity && f.copied.contains(*uid))
                 || (f.uid_validity != 0 && f.uid_validity != *uid_validity)
         }),
@@ -283,7 +321,11 @@ fn io_error(what: &str, path: &Path, err: io::Error) -> Error {
         io::ErrorKind::PermissionDenied => "check that this process may write there (owner and mode)",
         _ => "check the disk and the path, then run again",
     };
-    Error::new(ErrorKind::Io, format!("IMAP target: {what} {}: {err}; {advice}", path.display())).with_source(err)
+    Error::new(
+        ErrorKind::Io,
+        format!("IMAP target: {what} {}: {err}; {advice}", path.display()),
+    )
+    .with_source(err)
 }
 
 #[cfg(test)]
@@ -336,7 +378,9 @@ mod tests {
         assert!(text.contains("\"imap_pending\""), "{text}");
 
         // Another UIDVALIDITY at the source settles it too.
-        state.folder_mut(&MailboxName::from_raw(&b"INBOX"[..])).uid_validity = 8;
+        state
+            .folder_mut(&MailboxName::from_raw(&b"INBOX"[..]))
+            .uid_validity = 8;
         let mut journal = reopened;
         journal.save_state(&state).unwrap();
         assert_eq!(journal.pending_len(), 0);
@@ -378,6 +422,9 @@ mod tests {
         c.uid = Uid::new(52);
         c.uid_validity = Some(4);
         journal.begin(vec![a, b, c]).unwrap();
-        assert_eq!(journal.taken_uids(&["INBOX".into()], 3, &key(1)), vec![Uid::new(51).unwrap()]);
+        assert_eq!(
+            journal.taken_uids(&["INBOX".into()], 3, &key(1)),
+            vec![Uid::new(51).unwrap()]
+        );
     }
 }

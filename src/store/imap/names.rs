@@ -41,12 +41,20 @@ impl Naming {
             rules = rules.with_case_insensitive(true).with_reserved(["Files"]);
         } else if capabilities.has("X-GM-EXT-1") {
             // Gmail labels: no case, no runs of spaces, no '^'.
-            rules = rules.with_case_insensitive(true).with_collapsed_whitespace(true).with_forbidden(['^']);
+            rules = rules
+                .with_case_insensitive(true)
+                .with_collapsed_whitespace(true)
+                .with_forbidden(['^']);
         }
         if utf8 {
             rules = rules.with_utf8_names(true);
         }
-        Naming { delimiter, prefix, utf8, rules }
+        Naming {
+            delimiter,
+            prefix,
+            utf8,
+            rules,
+        }
     }
 
     /// The server's name for the folder at `path`: components joined with the delimiter,
@@ -63,7 +71,10 @@ impl Naming {
             if component.contains(self.delimiter) {
                 return Err(invalid(
                     path,
-                    &format!("a component contains the server's hierarchy delimiter {:?}", self.delimiter),
+                    &format!(
+                        "a component contains the server's hierarchy delimiter {:?}",
+                        self.delimiter
+                    ),
                 ));
             }
             if component.chars().any(|c| matches!(c, '\0' | '\r' | '\n')) {
@@ -87,7 +98,9 @@ impl Naming {
 fn invalid(path: &[String], why: &str) -> Error {
     Error::new(
         ErrorKind::InvalidInput,
-        format!("IMAP target: cannot name the folder {path:?} on the server: {why}; the folder plan sanitises names for the target"),
+        format!(
+            "IMAP target: cannot name the folder {path:?} on the server: {why}; the folder plan sanitises names for the target"
+        ),
     )
 }
 
@@ -113,7 +126,10 @@ pub(crate) fn appendable_flags(flags: &[Flag], permanent: Option<&[Flag]>) -> (V
         };
         if !ok {
             dropped.push(flag.as_imap().to_owned());
-        } else if !keep.iter().any(|k| k.as_imap().eq_ignore_ascii_case(flag.as_imap())) {
+        } else if !keep
+            .iter()
+            .any(|k| k.as_imap().eq_ignore_ascii_case(flag.as_imap()))
+        {
             keep.push(flag.clone());
         }
     }
@@ -129,7 +145,9 @@ pub(crate) fn message_id(raw: &[u8]) -> Option<String> {
         if line.is_empty() {
             return None;
         }
-        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
         if !line[..colon].trim_ascii().eq_ignore_ascii_case(b"message-id") {
             continue;
         }
@@ -207,13 +225,28 @@ mod tests {
     #[test]
     fn paths_become_encoded_names_under_the_personal_prefix_except_inbox() {
         let dovecot = naming('/', "");
-        assert_eq!(dovecot.server_name(&path(&["项目", "Q&A"])).unwrap().raw(), b"&mHl27g-/Q&-A");
+        assert_eq!(
+            dovecot.server_name(&path(&["项目", "Q&A"])).unwrap().raw(),
+            b"&mHl27g-/Q&-A"
+        );
         let courier = naming('.', "INBOX.");
-        assert_eq!(courier.server_name(&path(&["Sent"])).unwrap().raw(), b"INBOX.Sent");
+        assert_eq!(
+            courier.server_name(&path(&["Sent"])).unwrap().raw(),
+            b"INBOX.Sent"
+        );
         assert_eq!(courier.server_name(&path(&["inbox"])).unwrap().raw(), b"INBOX");
-        assert_eq!(courier.server_name(&path(&["INBOX", "x"])).unwrap().raw(), b"INBOX.x");
-        let utf8 = Naming { utf8: true, ..naming('/', "") };
-        assert_eq!(utf8.server_name(&path(&["已发送"])).unwrap().raw(), "已发送".as_bytes());
+        assert_eq!(
+            courier.server_name(&path(&["INBOX", "x"])).unwrap().raw(),
+            b"INBOX.x"
+        );
+        let utf8 = Naming {
+            utf8: true,
+            ..naming('/', "")
+        };
+        assert_eq!(
+            utf8.server_name(&path(&["已发送"])).unwrap().raw(),
+            "已发送".as_bytes()
+        );
         for bad in [&[][..], &["a/b"][..], &[""][..], &["a\r\nb"][..]] {
             let err = dovecot.server_name(&path(bad)).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
@@ -234,7 +267,13 @@ mod tests {
         assert!(exchange.rules.is_reserved("files"));
         let mut gmail_caps = Capabilities::default();
         gmail_caps.atoms.insert("X-GM-EXT-1".into());
-        let gmail = Naming::new(Some('/'), MailboxName::from_raw(&b""[..]), false, "Gimap ready", &gmail_caps);
+        let gmail = Naming::new(
+            Some('/'),
+            MailboxName::from_raw(&b""[..]),
+            false,
+            "Gimap ready",
+            &gmail_caps,
+        );
         assert!(gmail.rules.is_case_insensitive());
         assert!(gmail.rules.is_forbidden('^'));
         let plain = naming('.', "");
@@ -257,7 +296,14 @@ mod tests {
             Flag::Extension("\\Junk".into()),
         ];
         let (keep, dropped) = appendable_flags(&flags, None);
-        assert_eq!(keep, vec![Flag::Seen, Flag::Keyword("$Forwarded".into()), Flag::Keyword("Work".into())]);
+        assert_eq!(
+            keep,
+            vec![
+                Flag::Seen,
+                Flag::Keyword("$Forwarded".into()),
+                Flag::Keyword("Work".into())
+            ]
+        );
         assert_eq!(dropped, vec!["bad word".to_owned(), "\\Junk".to_owned()]);
 
         let no_new = [Flag::Seen, Flag::Deleted, Flag::Keyword("$forwarded".into())];
@@ -272,8 +318,14 @@ mod tests {
 
     #[test]
     fn message_ids_are_found_unfolded_and_only_in_the_header() {
-        assert_eq!(message_id(b"Subject: a\r\nMessage-ID: <1@x>\r\n\r\n").as_deref(), Some("<1@x>"));
-        assert_eq!(message_id(b"message-id:\r\n <2@x> (comment)\r\n\r\n").as_deref(), Some("<2@x>"));
+        assert_eq!(
+            message_id(b"Subject: a\r\nMessage-ID: <1@x>\r\n\r\n").as_deref(),
+            Some("<1@x>")
+        );
+        assert_eq!(
+            message_id(b"message-id:\r\n <2@x> (comment)\r\n\r\n").as_deref(),
+            Some("<2@x>")
+        );
         assert_eq!(message_id(b"Message-Id: plain\n\n").as_deref(), Some("plain"));
         assert_eq!(message_id(b"Subject: a\r\n\r\nMessage-ID: <3@x>\r\n"), None);
         assert_eq!(message_id("Message-ID: <é@x>\r\n\r\n".as_bytes()), None);

@@ -299,9 +299,8 @@ mod tests {
 
     #[test]
     fn header_sections_are_kept_apart_from_the_body() {
-        let frame = Bytes::from_static(
-            b"* 2 FETCH (UID 8 RFC822.SIZE 20 BODY[HEADER] {8}\r\nA: b\r\n\r\n)\r\n",
-        );
+        let frame =
+            Bytes::from_static(b"* 2 FETCH (UID 8 RFC822.SIZE 20 BODY[HEADER] {8}\r\nA: b\r\n\r\n)\r\n");
         let f = own(&frame, 2, &frame[9..frame.len() - 2]).unwrap();
         assert_eq!(f.header.as_deref(), Some(&b"A: b\r\n\r\n"[..]));
         assert_eq!((f.body, f.size), (None, Some(20)));
