@@ -462,7 +462,7 @@ fn message_ids(raws: &[Bytes]) -> BTreeMap<String, usize> {
         let text = String::from_utf8_lossy(raw);
         let id = text
             .lines()
-            .find(|l| l.starts_with("Message-ID:"))
+            .find(|l| l.starts_with("Message-ID:") || l.starts_with("Subject: no id"))
             .unwrap_or("none")
             .to_owned();
         *ids.entry(id).or_insert(0) += 1;
@@ -477,7 +477,12 @@ async fn messages_offered_again_after_a_crash_are_found_not_appended_twice() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let archive = folder(&["Archiv 归档"]);
-    let first: Vec<Message> = (0..30).map(sample).collect();
+    let mut first: Vec<Message> = (0..28).map(sample).collect();
+    // Two without a Message-ID, of the same size: found by size and fingerprint.
+    for (uid, subject) in [(29, "no id, first"), (30, "no id, other")] {
+        let raw = format!("Subject: {subject}\r\nFrom: a@example.test\r\n\r\nthe same length body\r\n");
+        first.push(message(uid, raw.into_bytes(), vec![], None));
+    }
 
     // Run 1 stores a batch and "crashes" before the engine saves a state covering it.
     {
@@ -853,4 +858,39 @@ async fn an_exchange_target_is_told_apart_by_its_greeting_and_gets_case_insensit
     );
     drop(imap);
     peer.finish().await;
+}
+
+#[tokio::test]
+async fn a_pop3_inbox_moves_into_the_imap_target_once() {
+    let d = dovecot();
+    let from = d.unique_user("pop3-src");
+    let to = d.unique_user("pop3-dst");
+    d.seed(
+        &from,
+        "INBOX",
+        (0..12).map(|i| SeedMessage::new(sample_message(i, 250))),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    for expected in [12, 0] {
+        let imap = target(&to, &state).await;
+        let source = Source::pop3(d.server(Proto::Pop3, Security::Tls), from.credentials());
+        let engine = Engine::new(
+            source,
+            imap,
+            TcpConnector,
+            Arc::new(TokioTimer),
+            EngineOptions::default(),
+        );
+        let report = engine.run().await.expect("migration");
+        let copied: u64 = report.folders.iter().map(|f| f.counts.copied_this_run).sum();
+        assert_eq!(copied, expected, "{report:?}");
+    }
+    let stored = bodies(&to, "INBOX").await;
+    let want: BTreeSet<String> = (0..12).map(|i| sha256_hex(&sample_message(i, 250))).collect();
+    assert_eq!(
+        stored.iter().map(|b| sha256_hex(b)).collect::<BTreeSet<_>>(),
+        want
+    );
+    assert_eq!(stored.len(), 12);
 }

@@ -125,7 +125,10 @@ impl ImapOptions {
 /// * **State** is the JSON file [`ImapOptions::new`] names: the [`SyncState`] as the engine
 ///   saved it, plus the member `imap_pending` with those entries, so it still reads as a
 ///   `SyncState`. It is replaced atomically (temporary file, flush, rename, flush of the
-///   directory). A file that cannot be read is an error naming it, never a silent restart.
+///   directory). What it records as copied never shrinks: a snapshot older than the one
+///   saved before it (the engine's workers save concurrently) keeps the newer one's UIDs.
+///   A file that cannot be read is an error naming it, never a silent restart. One `Imap`
+///   at a time should use a state file.
 /// * **Connections.** Up to [`ImapOptions::connections`] sessions, opened on demand and
 ///   shared by the engine's workers; a connection that breaks is reopened once and the
 ///   operation retried (a batch in flight then goes through the check above).
@@ -670,7 +673,9 @@ impl<C: Connector> Imap<C> {
 
     async fn fingerprints_on(&self, session: &mut Conn<C>, name: &MailboxName) -> Result<FingerprintCounts> {
         let mut counts = FingerprintCounts::new();
-        if let Err(err) = self.select_on(session, name, false).await {
+        // SELECT afresh even if selected: another connection may have appended meanwhile,
+        // and this one's EXISTS count would not know yet.
+        if let Err(err) = self.select_on(session, name, true).await {
             if !session.is_closed() && session.list(b"", name.raw()).await?.is_empty() {
                 // Not created yet: holds nothing.
                 return Ok(counts);

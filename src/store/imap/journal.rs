@@ -130,10 +130,25 @@ impl Journal {
     }
 
     /// Saves `state`, dropping the entries it records as copied.
+    ///
+    /// What the file records as copied never shrinks: UIDs (under the same UIDVALIDITY) and
+    /// POP3 UIDLs of the state written before are kept. The engine's workers save snapshots
+    /// concurrently, so an older snapshot can arrive after a newer one; written as it is, it
+    /// would forget messages whose journal entries the newer one already settled, and they
+    /// would be appended again after a crash.
     pub fn save_state(&mut self, state: &SyncState) -> Result<()> {
-        self.pending.retain(|key, _| !covered(state, key));
-        self.write(state)?;
-        self.state = Some(state.clone());
+        let merged = monotonic(self.state.as_ref(), state);
+        let settled: Vec<SourceKey> = self
+            .pending
+            .keys()
+            .filter(|key| covered(&merged, key))
+            .cloned()
+            .collect();
+        self.write_with(&merged, |key| !settled.contains(key))?;
+        for key in &settled {
+            self.pending.remove(key);
+        }
+        self.state = Some(merged);
         Ok(())
     }
 
@@ -229,7 +244,12 @@ impl Journal {
     /// Replaces the file atomically: a temporary file beside it, flushed, renamed over it,
     /// and the directory flushed.
     fn write(&self, state: &SyncState) -> Result<()> {
-        let mut pending: Vec<&Pending> = self.pending.values().collect();
+        self.write_with(state, |_| true)
+    }
+
+    /// Writes `state` with the pending entries `keep` accepts.
+    fn write_with(&self, state: &SyncState, keep: impl Fn(&SourceKey) -> bool) -> Result<()> {
+        let mut pending: Vec<&Pending> = self.pending.values().filter(|p| keep(&p.source)).collect();
         pending.sort_by(|a, b| format!("{:?}", a.source).cmp(&format!("{:?}", b.source)));
         let file = StateFileRef {
             state,
@@ -281,6 +301,29 @@ struct StateFileRef<'a> {
     state: &'a SyncState,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     imap_pending: Vec<&'a Pending>,
+}
+
+/// `new`, with what `old` records as copied that `new` lacks (same source folder and
+/// UIDVALIDITY; folders `new` does not mention; POP3 UIDLs).
+fn monotonic(old: Option<&SyncState>, new: &SyncState) -> SyncState {
+    let mut merged = new.clone();
+    let Some(old) = old else { return merged };
+    for before in &old.folders {
+        match merged.folders.iter_mut().find(|f| f.source == before.source) {
+            Some(now) if now.uid_validity == before.uid_validity => {
+                for (first, last) in before.copied.ranges() {
+                    now.copied.insert_range(first, last);
+                }
+            }
+            Some(_) => {}
+            None => merged.folders.push(before.clone()),
+        }
+    }
+    if let Some(before) = &old.pop3 {
+        let now = merged.pop3.get_or_insert_with(Default::default);
+        now.copied_uidls.extend(before.copied_uidls.iter().cloned());
+    }
+    merged
 }
 
 /// Whether `state` settles the entry: it records the message as copied, or its source folder
@@ -385,6 +428,40 @@ mod tests {
         journal.save_state(&state).unwrap();
         assert_eq!(journal.pending_len(), 0);
         assert!(!fs::read_to_string(&path).unwrap().contains("imap_pending"));
+    }
+
+    #[test]
+    fn an_older_snapshot_saved_after_a_newer_one_forgets_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut journal = Journal::open(path.clone(), false).unwrap();
+        journal.begin(vec![entry(1), entry(2)]).unwrap();
+        let inbox = MailboxName::from_raw(&b"INBOX"[..]);
+        let snapshot = |uids: &[u32]| {
+            let mut state = SyncState::new();
+            let f = state.folder_mut(&inbox);
+            f.uid_validity = 7;
+            for &u in uids {
+                f.copied.insert(Uid::new(u).unwrap());
+            }
+            state
+        };
+        // Worker B's newer snapshot (both batches) lands first, then worker A's older one.
+        journal.save_state(&snapshot(&[1, 2])).unwrap();
+        journal.save_state(&snapshot(&[1])).unwrap();
+        let on_disk = Journal::open(path.clone(), false).unwrap();
+        let copied = &on_disk.state.as_ref().unwrap().folder(&inbox).unwrap().copied;
+        assert!(copied.contains(Uid::new(2).unwrap()), "{copied}");
+        assert_eq!(on_disk.pending_len(), 0);
+        // Another UIDVALIDITY replaces the old UIDs: the engine starts that folder afresh.
+        let mut fresh = snapshot(&[5]);
+        fresh.folder_mut(&inbox).uid_validity = 8;
+        journal.save_state(&fresh).unwrap();
+        let on_disk = Journal::open(path, false).unwrap();
+        assert_eq!(
+            on_disk.state.unwrap().folder(&inbox).unwrap().copied.to_string(),
+            "5"
+        );
     }
 
     #[test]
