@@ -123,6 +123,11 @@ impl Error {
         self.retry_after
     }
 
+    /// A protocol error: the peer sent something we cannot accept.
+    pub(crate) fn protocol(message: impl Into<Cow<'static, str>>) -> Self {
+        Error::new(ErrorKind::Protocol, message)
+    }
+
     /// A transient error for an I/O failure on the connection to `peer`.
     pub(crate) fn network(peer: &str, err: std::io::Error) -> Self {
         Error::new(
@@ -130,11 +135,6 @@ impl Error {
             format!("connection to {peer} failed: {err}; check the host and port, then retry"),
         )
         .with_source(err)
-    }
-
-    /// A protocol error: the peer sent something we cannot accept.
-    pub(crate) fn protocol(message: impl Into<Cow<'static, str>>) -> Self {
-        Error::new(ErrorKind::Protocol, message)
     }
 }
 

@@ -1057,7 +1057,10 @@ async fn an_8bit_password_goes_as_a_literal_after_the_continuation() {
         send("A0001 OK [CAPABILITY IMAP4rev1 UIDPLUS] Logged in\r\n"),
     ])
     .await;
-    session.login(&Credentials::password("bob", "pässwort")).await.expect("login");
+    session
+        .login(&Credentials::password("bob", "pässwort"))
+        .await
+        .expect("login");
     assert!(session.capabilities().has("UIDPLUS"));
     drop(session);
     peer.finish().await;
@@ -1070,14 +1073,21 @@ async fn the_unsolicited_queue_is_bounded_and_counts_what_it_dropped() {
         expect("A0001 NOOP\r\n"),
         send("* 1 EXISTS\r\n* 2 EXISTS\r\n* 3 EXISTS\r\n* 4 EXISTS\r\n* 5 EXISTS\r\nA0001 OK done\r\n"),
     ]);
-    let options = SessionOptions { max_unsolicited: 3, ..no_id() };
+    let options = SessionOptions {
+        max_unsolicited: 3,
+        ..no_id()
+    };
     let mut session = Session::from_stream(stream, &server(Security::Plaintext), timer(), options)
         .await
         .expect("greeting");
     session.noop().await.expect("noop");
     assert_eq!(
         session.take_unsolicited(),
-        vec![Unsolicited::Exists(3), Unsolicited::Exists(4), Unsolicited::Exists(5)],
+        vec![
+            Unsolicited::Exists(3),
+            Unsolicited::Exists(4),
+            Unsolicited::Exists(5)
+        ],
         "the newest are kept"
     );
     assert_eq!(session.unsolicited_dropped(), 2);
@@ -1088,9 +1098,16 @@ async fn the_unsolicited_queue_is_bounded_and_counts_what_it_dropped() {
 #[tokio::test]
 async fn a_call_cancelled_while_the_server_waits_for_a_literal_closes_the_session() {
     let (mut session, peer) = open(vec![send(PREAUTH), expect("A0001 APPEND INBOX {5}\r\n")]).await;
-    let message = AppendMessage { flags: vec![], internal_date: None, message: Bytes::from_static(b"hello") };
-    let cancelled =
-        tokio::time::timeout(Duration::from_millis(100), session.append(&MailboxName::from_raw("INBOX"), &message)).await;
+    let message = AppendMessage {
+        flags: vec![],
+        internal_date: None,
+        message: Bytes::from_static(b"hello"),
+    };
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(100),
+        session.append(&MailboxName::from_raw("INBOX"), &message),
+    )
+    .await;
     assert!(cancelled.is_err(), "the server never sent '+'");
     // The server still expects 5 bytes: nothing else may be written on this stream.
     let err = session.noop().await.expect_err("unusable");
@@ -1107,11 +1124,45 @@ mod hostile {
 
     /// Pieces of IMAP syntax, so random sequences reach deep into the parser and the session.
     const PIECES: &[&str] = &[
-        "* ", "A0001 ", "A0002 ", "+ ", "OK ", "NO ", "BAD ", "BYE ", "PREAUTH ", "[ALERT] ", "[CAPABILITY IMAP4rev1] ",
-        "[APPENDUID 1 2] ", "1 EXISTS", "2 EXPUNGE", "3 FETCH (", "UID 1 ", "FLAGS (\\Seen) ", "BODY[] ", "{3}\r\n",
-        "{0}\r\n", "{4294967295}\r\n", "RFC822.SIZE 3 ", "INTERNALDATE \"01-Jan-2024 10:00:00 +0800\" ", ")", "(", "\"",
-        "\\", "LIST (\\Noselect) \"/\" ", "STATUS INBOX (MESSAGES 1)", "ESEARCH UID ALL 1:3", "SEARCH 1 2", "NIL", "\r\n",
-        "\r", "\n", "\0", "\u{ff}", "abc", "999999999999999999999",
+        "* ",
+        "A0001 ",
+        "A0002 ",
+        "+ ",
+        "OK ",
+        "NO ",
+        "BAD ",
+        "BYE ",
+        "PREAUTH ",
+        "[ALERT] ",
+        "[CAPABILITY IMAP4rev1] ",
+        "[APPENDUID 1 2] ",
+        "1 EXISTS",
+        "2 EXPUNGE",
+        "3 FETCH (",
+        "UID 1 ",
+        "FLAGS (\\Seen) ",
+        "BODY[] ",
+        "{3}\r\n",
+        "{0}\r\n",
+        "{4294967295}\r\n",
+        "RFC822.SIZE 3 ",
+        "INTERNALDATE \"01-Jan-2024 10:00:00 +0800\" ",
+        ")",
+        "(",
+        "\"",
+        "\\",
+        "LIST (\\Noselect) \"/\" ",
+        "STATUS INBOX (MESSAGES 1)",
+        "ESEARCH UID ALL 1:3",
+        "SEARCH 1 2",
+        "NIL",
+        "\r\n",
+        "\r",
+        "\n",
+        "\0",
+        "\u{ff}",
+        "abc",
+        "999999999999999999999",
     ];
 
     fn server_bytes() -> impl Strategy<Value = Vec<u8>> {

@@ -262,6 +262,27 @@ fn retr_survives_a_split_at_every_byte_position() {
 }
 
 #[test]
+fn listings_survive_a_split_at_every_byte_position() {
+    let wire = b"+OK\r\n1 whqtswO00WBw418f9t5JxYwZ\r\n2 QhdPYR:00WBw1Ph7x7\r\n.\r\n";
+    for cut in 0..=wire.len() {
+        let script = Script::logged_in()
+            .expect(b"UIDL\r\n")
+            .send_split(wire, &[cut])
+            .expect(b"STAT\r\n")
+            .send_split(b"+OK 2 320\r\n", &[cut.min(11)]);
+        let mut pop = logged_in(&script);
+        let ids = block_on(pop.uidl()).unwrap();
+        assert_eq!(
+            ids.iter().map(|e| (e.msg, e.uid.as_str())).collect::<Vec<_>>(),
+            [(1, "whqtswO00WBw418f9t5JxYwZ"), (2, "QhdPYR:00WBw1Ph7x7")],
+            "cut at {cut}"
+        );
+        assert_eq!(block_on(pop.stat()).unwrap().size, 320, "cut at {cut}");
+        script.assert_done();
+    }
+}
+
+#[test]
 fn retr_survives_one_byte_reads() {
     let (message, wire) = dotted_message();
     let cuts: Vec<usize> = (1..wire.len()).collect();

@@ -67,7 +67,10 @@ pub struct ManualClock {
 
 struct ClockState {
     now: SystemTime,
-    sleepers: Vec<(SystemTime, Waker)>,
+    next_id: u64,
+    /// Sleeps not yet due that have been polled: (id, deadline, waker). A sleep removes its
+    /// entry when it is dropped, so the count reflects only live sleeps.
+    sleepers: Vec<(u64, SystemTime, Waker)>,
 }
 
 impl ManualClock {
@@ -81,6 +84,7 @@ impl ManualClock {
         ManualClock {
             inner: Arc::new(Mutex::new(ClockState {
                 now,
+                next_id: 0,
                 sleepers: Vec::new(),
             })),
         }
@@ -94,16 +98,17 @@ impl ManualClock {
             let now = state.now;
             let (due, waiting) = std::mem::take(&mut state.sleepers)
                 .into_iter()
-                .partition(|(at, _)| *at <= now);
+                .partition(|(_, at, _)| *at <= now);
             state.sleepers = waiting;
-            due.into_iter().map(|(_, w)| w).collect()
+            due.into_iter().map(|(_, _, w)| w).collect()
         };
         for waker in due {
             waker.wake();
         }
     }
 
-    /// How many sleeps are waiting (lets a test wait until the code under test is idle).
+    /// How many sleeps are waiting: created, polled, not yet due and not dropped (lets a
+    /// test wait until the code under test is idle).
     pub fn pending_sleeps(&self) -> usize {
         lock(&self.inner).sleepers.len()
     }
@@ -132,9 +137,13 @@ fn lock(m: &Mutex<ClockState>) -> std::sync::MutexGuard<'_, ClockState> {
 
 impl Timer for ManualClock {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        let deadline = lock(&self.inner).now + duration;
+        let mut state = lock(&self.inner);
+        let deadline = state.now + duration;
+        state.next_id += 1;
+        let id = state.next_id;
         Box::pin(ManualSleep {
             clock: self.inner.clone(),
+            id,
             deadline,
         })
     }
@@ -146,7 +155,14 @@ impl Timer for ManualClock {
 
 struct ManualSleep {
     clock: Arc<Mutex<ClockState>>,
+    id: u64,
     deadline: SystemTime,
+}
+
+impl Drop for ManualSleep {
+    fn drop(&mut self) {
+        lock(&self.clock).sleepers.retain(|(id, _, _)| *id != self.id);
+    }
 }
 
 impl Future for ManualSleep {
@@ -157,7 +173,11 @@ impl Future for ManualSleep {
         if state.now >= self.deadline {
             return Poll::Ready(());
         }
-        state.sleepers.push((self.deadline, cx.waker().clone()));
+        let (id, deadline) = (self.id, self.deadline);
+        match state.sleepers.iter_mut().find(|(i, _, _)| *i == id) {
+            Some(entry) => entry.2 = cx.waker().clone(),
+            None => state.sleepers.push((id, deadline, cx.waker().clone())),
+        }
         Poll::Pending
     }
 }
@@ -184,6 +204,25 @@ mod tests {
         let err = fut.now_or_never().expect("timed out").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Transient);
         assert!(err.to_string().contains("the greeting"));
+    }
+
+    #[test]
+    fn finished_and_dropped_sleeps_are_not_counted_as_pending() {
+        let clock = ManualClock::new();
+        let mut a = clock.sleep(Duration::from_secs(10));
+        let mut b = clock.sleep(Duration::from_secs(20));
+        assert!(a.as_mut().now_or_never().is_none());
+        assert!(a.as_mut().now_or_never().is_none());
+        assert!(b.as_mut().now_or_never().is_none());
+        assert_eq!(clock.pending_sleeps(), 2);
+        drop(b);
+        assert_eq!(clock.pending_sleeps(), 1);
+        let ok = with_timeout(&clock, Duration::from_secs(5), "x", async { 1 }).now_or_never();
+        assert!(ok.is_some());
+        assert_eq!(clock.pending_sleeps(), 1);
+        clock.advance(Duration::from_secs(10));
+        assert!(a.now_or_never().is_some());
+        assert_eq!(clock.pending_sleeps(), 0);
     }
 
     #[test]

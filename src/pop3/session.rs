@@ -70,9 +70,9 @@ pub struct Session<S> {
     capabilities: Option<Capabilities>,
     authenticated: bool,
     broken: bool,
-    /// A `RETR` whose [`MessageReader`] was dropped before the end: drained before the next
-    /// command.
-    unfinished: Option<BodyDecoder>,
+    /// The `RETR` body a [`MessageReader`] is handing out; if the reader is dropped before
+    /// the end, the rest is skipped before the next command.
+    body: Option<BodyDecoder>,
 }
 
 impl<S> fmt::Debug for Session<S> {
@@ -159,12 +159,14 @@ impl<S: AsyncStream> Session<S> {
             capabilities: None,
             authenticated: false,
             broken: false,
-            unfinished: None,
+            body: None,
         };
         let greeting = session.read_status().await?;
         match greeting.status {
             Status::Ok => session.greeting = greeting,
-            Status::Err => return Err(session.refusal("its greeting", &greeting, ErrorKind::SourceRefused)),
+            Status::Err => {
+                return Err(session.refusal("the connection", &greeting, ErrorKind::SourceRefused));
+            }
             Status::Continue => return Err(session.violation("a continuation line as its greeting")),
         }
         if server.security == Security::StartTls {
@@ -465,11 +467,10 @@ impl<S: AsyncStream> Session<S> {
         let line = self
             .expect_ok(Command::Retr(msg), ErrorKind::SourceRefused)
             .await?;
+        self.body = Some(BodyDecoder::new(&self.limits));
         Ok(MessageReader {
             size_hint: size_hint(&line),
-            decoder: BodyDecoder::new(&self.limits),
             session: self,
-            finished: false,
         })
     }
 
@@ -550,7 +551,7 @@ impl<S: AsyncStream> Session<S> {
                 "the connection is unusable after an earlier failure; open a new session",
             )));
         }
-        self.skip_unfinished().await?;
+        self.skip_body().await?;
         self.out.clear();
         cmd.encode(&mut self.out).map_err(|e| self.context(e.into()))?;
         let what = format!("sending {} to {}", cmd.name(), self.server);
@@ -613,8 +614,8 @@ impl<S: AsyncStream> Session<S> {
         }
     }
 
-    async fn skip_unfinished(&mut self) -> Result<()> {
-        if let Some(mut decoder) = self.unfinished.take() {
+    async fn skip_body(&mut self) -> Result<()> {
+        if let Some(mut decoder) = self.body.take() {
             while !decoder
                 .decode_mut(&mut self.buf)
                 .map_err(|e| self.fail(e.into()))?
@@ -777,19 +778,19 @@ pub fn header_fingerprint(message: &[u8], size: u64) -> String {
 }
 
 /// A message being read by [`Session::retr_stream`], chunk by chunk.
+///
+/// The decoding state lives in the session, so dropping the reader early needs no cleanup:
+/// the session skips the rest of the message before its next command.
 pub struct MessageReader<'a, S: AsyncStream> {
     session: &'a mut Session<S>,
-    decoder: BodyDecoder,
     size_hint: Option<usize>,
-    finished: bool,
 }
 
 impl<S: AsyncStream> fmt::Debug for MessageReader<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MessageReader")
-            .field("read", &self.decoder.size())
+            .field("read", &self.session.body.as_ref().map(BodyDecoder::size))
             .field("size_hint", &self.size_hint)
-            .field("finished", &self.finished)
             .finish()
     }
 }
@@ -797,21 +798,23 @@ impl<S: AsyncStream> fmt::Debug for MessageReader<'_, S> {
 impl<'a, S: AsyncStream> MessageReader<'a, S> {
     /// The next piece of the message (dot-unstuffed), or `None` after the last one.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
-        while !self.finished {
-            match self.decoder.decode(&mut self.session.buf) {
+        let session = &mut *self.session;
+        while let Some(decoder) = session.body.as_mut() {
+            let failure = match decoder.decode(&mut session.buf) {
                 Ok(BodyEvent::Data(chunk)) => return Ok(Some(chunk)),
-                Ok(BodyEvent::End) => self.finished = true,
-                Ok(BodyEvent::NeedMore) => {
-                    if let Err(e) = self.session.fill().await {
-                        self.finished = true;
-                        return Err(e);
-                    }
+                Ok(BodyEvent::End) => {
+                    session.body = None;
+                    continue;
                 }
-                Err(e) => {
-                    self.finished = true;
-                    return Err(self.session.fail(e.into()));
-                }
-            }
+                Ok(BodyEvent::NeedMore) => match session.fill().await {
+                    Ok(()) => continue,
+                    Err(e) => e,
+                },
+                Err(e) => session.fail(e.into()),
+            };
+            // The session is broken now; the reader ends after reporting it.
+            session.body = None;
+            return Err(failure);
         }
         Ok(None)
     }
@@ -830,13 +833,5 @@ impl<'a, S: AsyncStream> MessageReader<'a, S> {
                 Err(e) => Some((Err(e), reader)),
             }
         })
-    }
-}
-
-impl<S: AsyncStream> Drop for MessageReader<'_, S> {
-    fn drop(&mut self) {
-        if !self.finished && !self.decoder.is_done() {
-            self.session.unfinished = Some(self.decoder.clone());
-        }
     }
 }

@@ -90,8 +90,11 @@ impl MaildirOptions {
 ///   folder planner sanitises names for this target.
 /// * **Messages** are written to `tmp/`, flushed, given the internal date as their
 ///   modification (and access) time, then renamed into `cur/` as
-///   `mm_<hash>.mailmigrate,S=<size>:2,<flags>`. The time zone of the internal date is not
-///   kept (a file has only an instant); servers show it in their own zone.
+///   `<date>.mm_<hash>.mailmigrate,S=<size>,W=<size with CRLF line ends>:2,<flags>`.
+///   Dovecot numbers new files in the order of their leading `<date>` (the internal date in
+///   Unix seconds), so the target's UIDs follow the messages' dates. The time zone of the
+///   internal date is not kept (a file has only an instant); servers show it in their own
+///   zone.
 /// * **Flags** are the standard letters (`D`raft, `F`lagged, `R` answered, `S`een, `T`
 ///   deleted). **Keywords** are the letters `a`..`z` assigned in the folder's
 ///   `dovecot-keywords` file, the way Dovecot reads them; the file is changed under the
@@ -149,7 +152,7 @@ impl MaildirOptions {
 /// let cur = root.join(".Projects.2024/cur");
 /// let names: Vec<_> = std::fs::read_dir(cur).unwrap().map(|e| e.unwrap().file_name()).collect();
 /// assert_eq!(names.len(), 1);
-/// assert!(names[0].to_str().unwrap().ends_with(",S=24:2,Sa"), "{names:?}");
+/// assert!(names[0].to_str().unwrap().ends_with(",S=24,W=24:2,Sa"), "{names:?}");
 /// # Ok(())
 /// # }
 /// ```
@@ -186,7 +189,8 @@ struct Folder {
 #[derive(Debug, Default)]
 struct FolderCache {
     ready: bool,
-    /// Unique names of the messages in `cur/` and `new/`, listed once.
+    /// Identities (`mm_<hex>`) of the messages this store wrote into `cur/` and `new/`,
+    /// listed from disk once.
     present: Option<HashSet<String>>,
     keywords: Option<KeywordTable>,
 }
@@ -411,7 +415,9 @@ impl Maildir {
         if cache.present.is_none() {
             let mut present = HashSet::new();
             for (name, _) in list_messages(&folder.dir)? {
-                present.insert(names::base_of(&name).to_owned());
+                if let Some(id) = names::identity_of(&name) {
+                    present.insert(id.to_owned());
+                }
             }
             cache.present = Some(present);
         }
@@ -422,13 +428,18 @@ impl Maildir {
     /// (the caller flushes the directory, once per batch).
     fn store_one(&self, folder: &Folder, cache: &mut FolderCache, message: &Message) -> Result<Stored> {
         self.ensure_ready(folder, cache)?;
-        let base = names::base_name(&message.source);
-        if self.present(folder, cache)?.contains(&base) {
+        let identity = names::identity(&message.source);
+        if self.present(folder, cache)?.contains(&identity) {
             return Ok(Stored::AlreadyThere);
         }
+        let time = message.internal_date.and_then(to_system_time);
+        let secs = time
+            .unwrap_or_else(SystemTime::now)
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let base = names::base_name(&identity, secs);
         let letters = self.letters(folder, cache, &message.flags)?;
-        let size = message.raw.len() as u64;
-        let name = names::file_name(&base, size, &letters);
+        let name = names::file_name(&base, &message.raw, &letters);
         let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
         let temp = folder
             .dir
@@ -438,7 +449,7 @@ impl Maildir {
         let written = (|| -> io::Result<()> {
             let mut file = self.perms.create_file(&temp)?;
             file.write_all(&message.raw)?;
-            if let Some(time) = message.internal_date.and_then(to_system_time) {
+            if let Some(time) = time {
                 file.set_times(FileTimes::new().set_accessed(time).set_modified(time))?;
             }
             if self.options.sync {
@@ -451,7 +462,7 @@ impl Maildir {
             let _ = fs::remove_file(&temp);
             return Err(io_error("could not store a message in", &folder.dir, e));
         }
-        self.present(folder, cache)?.insert(base);
+        self.present(folder, cache)?.insert(identity);
         Ok(Stored::Written)
     }
 
@@ -899,7 +910,7 @@ mod tests {
         let cur = files(&dir.path().join("m/cur"));
         assert_eq!(cur.len(), 1);
         assert!(
-            cur[0].starts_with("mm_") && cur[0].ends_with(".mailmigrate,S=17:2,RS"),
+            cur[0].starts_with("1600000001.mm_") && cur[0].ends_with(".mailmigrate,S=17,W=17:2,RS"),
             "{cur:?}"
         );
         let meta = fs::metadata(dir.path().join("m/cur").join(&cur[0])).unwrap();
@@ -930,7 +941,7 @@ mod tests {
         let name = files(&root.join("cur")).remove(0);
         fs::rename(
             root.join("cur").join(&name),
-            root.join("cur").join(name.replace(":2,", ",W=18:2,S")),
+            root.join("cur").join(name.replace(":2,", ":2,S")),
         )
         .unwrap();
         let reopened = Maildir::open(&root).unwrap();

@@ -221,3 +221,4 @@ pub trait Migrator: Send + Sync {
         let _ = event;
     }
 }
+

@@ -200,7 +200,7 @@ impl ResponseDecoder {
                 .map(Some)
                 .map_err(|failure| DecodeError::Malformed {
                     reason: failure.0,
-                    excerpt: String::from_utf8_lossy(&frame[..frame.len().min(200)]).into_owned(),
+                    excerpt: excerpt(&frame),
                 });
         }
     }
@@ -337,6 +337,14 @@ impl ResponseDecoder {
             }
         }
     }
+}
+
+/// The start of a frame for error messages: its first line only (so no message body
+/// leaks into logs), at most 200 bytes, lossy.
+fn excerpt(frame: &[u8]) -> String {
+    let line = frame.split(|&b| b == b'\n').next().unwrap_or(frame);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned()
 }
 
 /// The size announced by a line ending in `{n}`, `{n+}` or `~{n}` (CRLF already removed).
@@ -511,6 +519,44 @@ mod tests {
             matches!(&out[3], Ok(Response::Status(s)) if s.status == Status::No && s.code == Some(Code::Known(crate::imap::codec::KnownCode::OverQuota)))
         );
         assert_eq!(out.len(), 4);
+    }
+
+    #[test]
+    fn malformed_excerpts_stop_before_the_first_literal() {
+        let mut d = decoder();
+        d.feed(b"* 1 FETCH (UID 1 BODY[] {12}\r\nsecret text)(\r\n");
+        assert!(
+            matches!(d.decode(), Err(DecodeError::Malformed { excerpt, .. }) if excerpt == "* 1 FETCH (UID 1 BODY[] {12}")
+        );
+    }
+
+    #[test]
+    fn status_keyword_glued_to_its_code() {
+        let mut d = decoder();
+        d.feed(b"* OK[ALERT] x\r\nA1 no[OVERQUOTA] full\r\n");
+        let out = all(&mut d);
+        assert!(matches!(&out[0], Ok(Response::Status(s)) if s.code == Some(Code::Alert) && s.text == "x"));
+        assert!(matches!(&out[1], Ok(Response::Status(s)) if s.status == Status::No && s.text == "full"));
+    }
+
+    #[test]
+    fn greetings_and_continuations() {
+        let mut d = decoder();
+        d.feed(b"* PREAUTH [CAPABILITY IMAP4rev1 IDLE] Logged in as alice\r\n* BYE [UNAVAILABLE] Too many connections\r\n");
+        d.feed(b"+\r\n+ \r\n+ Ready for literal data\r\n+ dXNlcj0=\r\n");
+        let out = all(&mut d);
+        assert!(matches!(&out[0], Ok(Response::Status(s))
+            if s.tag.is_none() && s.status == Status::PreAuth && matches!(&s.code, Some(Code::Capability(c)) if c.has("IDLE"))));
+        assert!(matches!(&out[1], Ok(Response::Status(s))
+            if s.status == Status::Bye && s.code == Some(Code::Known(crate::imap::codec::KnownCode::Unavailable)) && s.text == "Too many connections"));
+        let texts: Vec<&[u8]> = out[2..]
+            .iter()
+            .map(|r| match r {
+                Ok(Response::Continue { text }) => &text[..],
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(texts, [&b""[..], b"", b"Ready for literal data", b"dXNlcj0="]);
     }
 
     #[test]

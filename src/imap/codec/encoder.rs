@@ -40,7 +40,10 @@ impl CommandEncoder {
     }
 
     /// Encodes `command` with a fresh tag. Fails with `InvalidInput` for arguments that
-    /// cannot be sent (e.g. a user name with CR or LF).
+    /// cannot be sent (e.g. a user name with NUL); error messages name the argument, never
+    /// its value.
+    ///
+    /// The fragments of LOGIN and AUTHENTICATE hold the secret in clear: never log them.
     ///
     /// ```
     /// use mailmigrate::imap::codec::{Command, CommandEncoder, Fragment};

@@ -265,16 +265,23 @@ impl Flag {
 
     /// Reads one flag as written in IMAP (system flags case-insensitively).
     pub fn from_imap(s: &str) -> Flag {
-        match s.to_ascii_lowercase().as_str() {
-            "\\seen" => Flag::Seen,
-            "\\answered" => Flag::Answered,
-            "\\flagged" => Flag::Flagged,
-            "\\deleted" => Flag::Deleted,
-            "\\draft" => Flag::Draft,
-            "\\recent" => Flag::Recent,
-            "\\*" => Flag::MayCreate,
-            _ if s.starts_with('\\') => Flag::Extension(s.to_owned()),
-            _ => Flag::Keyword(s.to_owned()),
+        // Compared in place: this runs for every flag of every FETCH.
+        const SYSTEM: [(&str, Flag); 7] = [
+            ("\\Seen", Flag::Seen),
+            ("\\Answered", Flag::Answered),
+            ("\\Flagged", Flag::Flagged),
+            ("\\Deleted", Flag::Deleted),
+            ("\\Draft", Flag::Draft),
+            ("\\Recent", Flag::Recent),
+            ("\\*", Flag::MayCreate),
+        ];
+        if let Some((_, flag)) = SYSTEM.iter().find(|(name, _)| name.eq_ignore_ascii_case(s)) {
+            return flag.clone();
+        }
+        if s.starts_with('\\') {
+            Flag::Extension(s.to_owned())
+        } else {
+            Flag::Keyword(s.to_owned())
         }
     }
 }

@@ -74,9 +74,9 @@ fn check_component(path: &[String], index: usize, component: &str) -> Result<()>
     }
 }
 
-/// The deterministic unique part of a message's file name, derived from where it comes from,
-/// so a message offered again after a crash is recognised.
-pub(super) fn base_name(source: &SourceId) -> String {
+/// The deterministic identity of a message, `mm_<32 hex digits>`: a hash of where it comes
+/// from, so a message offered again after a crash is recognised whatever its file is called.
+pub(super) fn identity(source: &SourceId) -> String {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     match source {
         SourceId::Imap {
@@ -96,13 +96,26 @@ pub(super) fn base_name(source: &SourceId) -> String {
         }
     }
     let digest = ctx.finish();
-    let mut name = String::with_capacity(48);
-    name.push_str("mm_");
+    let mut id = String::with_capacity(3 + 32);
+    id.push_str("mm_");
     for b in &digest.as_ref()[..16] {
-        name.push_str(&format!("{b:02x}"));
+        id.push_str(&format!("{b:02x}"));
     }
-    name.push_str(".mailmigrate");
-    name
+    id
+}
+
+/// The unique part of a new message's file name, `<secs>.<identity>.mailmigrate` in the
+/// classic `time.unique.host` shape. Dovecot gives new files UIDs in the order of that
+/// leading time, so with the internal date there the target's UIDs follow the dates.
+pub(super) fn base_name(identity: &str, secs: u64) -> String {
+    format!("{secs}.{identity}.mailmigrate")
+}
+
+/// The identity (`mm_<hex>`) in a message file name this store wrote, if it is one.
+pub(super) fn identity_of(file_name: &str) -> Option<&str> {
+    base_of(file_name).split('.').find(|part| {
+        part.len() == 35 && part.starts_with("mm_") && part[3..].bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 /// The unique part of a message file name: what comes before the first `,` (extra fields
@@ -120,13 +133,25 @@ pub(super) fn size_from_name(file_name: &str) -> Option<u64> {
         .find_map(|field| field.strip_prefix("S=")?.parse().ok())
 }
 
-/// The file name of a stored message: `<base>,S=<size>:2,<letters>`, letters in ASCII order.
-pub(super) fn file_name(base: &str, size: u64, letters: &[u8]) -> String {
+/// The file name of a stored message: `<base>,S=<size>,W=<virtual size>:2,<letters>`, letters
+/// in ASCII order. Dovecot trusts both sizes (and fails reads if they are wrong), so it never
+/// has to read a file to answer `RFC822.SIZE` or POP3 `LIST`.
+pub(super) fn file_name(base: &str, raw: &[u8], letters: &[u8]) -> String {
     let mut sorted = letters.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
     let letters: String = sorted.into_iter().map(char::from).collect();
-    format!("{base},S={size}:2,{letters}")
+    format!("{base},S={},W={}:2,{letters}", raw.len(), virtual_size(raw))
+}
+
+/// The size with every bare LF counted as CRLF, as Dovecot computes it (`message-size.c`).
+pub(super) fn virtual_size(raw: &[u8]) -> u64 {
+    let bare_lf = raw
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' && (i == 0 || raw[i - 1] != b'\r'))
+        .count();
+    (raw.len() + bare_lf) as u64
 }
 
 /// The Maildir letter of a system flag (`None` for flags Maildir does not keep).
@@ -209,31 +234,35 @@ mod tests {
     }
 
     #[test]
-    fn base_names_are_deterministic_and_distinguish_sources() {
+    fn identities_are_deterministic_distinguish_sources_and_are_found_in_file_names() {
         let imap = |name: &'static [u8], validity, uid| SourceId::Imap {
             folder: MailboxName::from_raw(name),
             uid_validity: validity,
             uid: Uid::new(uid).unwrap(),
         };
-        let a = base_name(&imap(b"INBOX", 1, 7));
-        assert_eq!(a, base_name(&imap(b"INBOX", 1, 7)));
-        assert!(
-            a.starts_with("mm_") && a.ends_with(".mailmigrate") && a.len() == 3 + 32 + 12,
-            "{a}"
-        );
-        assert_ne!(a, base_name(&imap(b"INBOX", 2, 7)));
-        assert_ne!(a, base_name(&imap(b"INBOX", 1, 8)));
-        assert_ne!(a, base_name(&imap(b"Sent", 1, 7)));
-        assert_ne!(a, base_name(&SourceId::Pop3 { uidl: "INBOX".into() }));
-        assert_eq!(base_of(&a), a);
+        let a = identity(&imap(b"INBOX", 1, 7));
+        assert_eq!(a, identity(&imap(b"INBOX", 1, 7)));
+        assert!(a.starts_with("mm_") && a.len() == 35, "{a}");
+        assert_ne!(a, identity(&imap(b"INBOX", 2, 7)));
+        assert_ne!(a, identity(&imap(b"INBOX", 1, 8)));
+        assert_ne!(a, identity(&imap(b"Sent", 1, 7)));
+        assert_ne!(a, identity(&SourceId::Pop3 { uidl: "INBOX".into() }));
+        let base = base_name(&a, 1_600_000_000);
+        assert_eq!(base, format!("1600000000.{a}.mailmigrate"));
+        assert_eq!(identity_of(&base), Some(a.as_str()));
+        assert_eq!(identity_of(&format!("{base},S=5,W=6:2,RSa")), Some(a.as_str()));
+        assert_eq!(identity_of("1795948884.M677845P13084.vm,S=18:2,S"), None);
+        assert_eq!(identity_of("1.mm_notahexnumbernotahexnumbernotah.x"), None);
     }
 
     #[test]
     fn file_names_carry_size_and_sorted_flag_letters() {
-        let name = file_name("mm_x.mailmigrate", 42, b"TbSDaFRS");
-        assert_eq!(name, "mm_x.mailmigrate,S=42:2,DFRSTab");
+        let name = file_name("mm_x.mailmigrate", b"A: b\n\r\nc\n\nd\r\n", b"TbSDaFRS");
+        assert_eq!(name, "mm_x.mailmigrate,S=13,W=16:2,DFRSTab");
         assert_eq!(base_of(&name), "mm_x.mailmigrate");
-        assert_eq!(size_from_name(&name), Some(42));
+        assert_eq!(size_from_name(&name), Some(13));
+        assert_eq!(virtual_size(b"\nx\r\n"), 5);
+        assert_eq!(virtual_size(b""), 0);
         assert_eq!(
             base_of("1795948884.M677845P13084.vm,S=18,W=21:2,S"),
             "1795948884.M677845P13084.vm"

@@ -2,8 +2,8 @@
 //!
 //! Our own nom 8 parsers cover what imap-proto 0.17 lacks or mangles (research part B, W2):
 //! mailbox names stay raw bytes with quoted-string escapes removed, servers' extra spaces are
-//! tolerated, and nothing here recurses, so no input can exhaust the stack. imap-proto parses
-//! only FETCH frames that pass the guards in [`fetch`].
+//! tolerated, and nothing here recurses, so no input can exhaust the stack. imap-proto is only
+//! a second opinion on FETCH frames our parser rejects, behind the guards in [`fetch`].
 //!
 //! All parsers work on complete input, so running out of bytes is an error, never
 //! `Incomplete`.
@@ -136,9 +136,9 @@ fn strip_line_end(frame: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// The word up to the next space (or the end), and what follows it.
+/// The word up to the next space or `[` (some servers write `OK[ALERT]`), and what follows.
 fn split_keyword(i: &[u8]) -> (&[u8], &[u8]) {
-    let end = i.iter().position(|&b| b == b' ').unwrap_or(i.len());
+    let end = i.iter().position(|&b| b == b' ' || b == b'[').unwrap_or(i.len());
     (&i[..end], &i[end..])
 }
 
