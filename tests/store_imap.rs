@@ -534,27 +534,33 @@ async fn messages_offered_again_after_a_crash_are_found_not_appended_twice() {
     assert_eq!(bodies(&user, "Archiv 归档").await.len(), 45);
 }
 
-#[tokio::test]
-async fn identical_messages_in_flight_are_each_matched_to_their_own_copy() {
+/// Two source messages with the same bytes (a mail client saved it twice) were both in
+/// flight, but only the first reached the target: the journal names both. `searched` drops
+/// the entries' UID floor, as for a server that sends no UIDNEXT, so the target is searched
+/// (by size and Message-ID) instead of read from the floor up.
+async fn twins_in_flight(prefix: &str, raw: Vec<u8>, searched: bool) {
     let d = dovecot();
-    let user = d.unique_user("twins");
+    let user = d.unique_user(prefix);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let inbox = folder(&["INBOX"]);
-    // Two source messages with the same bytes (a mail client saved it twice).
-    let raw = sample_message(7, 400);
     let one = message(1, raw.clone(), vec![], None);
     let two = message(2, raw.clone(), vec![], None);
     {
         let imap = target(&user, &state).await;
         all_ok(&imap.store_batch(&inbox, vec![one.clone()]).await);
     }
-    // The crash came after both entries were written but before the second APPEND left:
-    // the journal names both, the target holds one.
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     let pending = json["imap_pending"].as_array_mut().expect("pending entries");
     assert_eq!(pending.len(), 1);
+    if searched {
+        pending[0]
+            .as_object_mut()
+            .unwrap()
+            .remove("uid_floor")
+            .expect("a UID floor was recorded");
+    }
     let mut twin = pending[0].clone();
     twin["source"]["imap"]["uid"] = serde_json::json!(2);
     pending.push(twin);
@@ -570,6 +576,17 @@ async fn identical_messages_in_flight_are_each_matched_to_their_own_copy() {
         "the second twin must not be taken for the first one's copy"
     );
     assert!(stored.iter().all(|b| b[..] == raw[..]));
+}
+
+#[tokio::test]
+async fn identical_messages_in_flight_are_each_matched_to_their_own_copy() {
+    twins_in_flight("twins", sample_message(7, 400), false).await;
+}
+
+#[tokio::test]
+async fn identical_messages_without_message_id_are_found_by_search_and_matched_once() {
+    let raw = b"Subject: saved twice\r\nFrom: a@example.test\r\n\r\nno Message-ID here\r\n".to_vec();
+    twins_in_flight("twins-search", raw, true).await;
 }
 
 #[tokio::test]

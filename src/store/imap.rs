@@ -511,13 +511,17 @@ impl<C: Connector> Imap<C> {
         let mut results: Vec<Option<Result<()>>> = messages.iter().map(|_| None).collect();
 
         // Messages that may be there already: in flight when an earlier run stopped.
-        for (i, message) in messages.iter().enumerate() {
-            let entry = lock(&self.journal).get(&keys[i]).cloned();
-            let Some(entry) = entry else { continue };
-            if let Some(found) = self.find_on(session, &name, target, message, &entry).await? {
-                let uid_validity = self.folder_info(&name).uid_validity;
+        let offered: Vec<(usize, &Message, Pending)> = {
+            let journal = lock(&self.journal);
+            (0..messages.len())
+                .filter_map(|i| journal.get(&keys[i]).map(|e| (i, &messages[i], e.clone())))
+                .collect()
+        };
+        if !offered.is_empty() {
+            let uid_validity = self.folder_info(&name).uid_validity;
+            for (i, uid) in self.find_on(session, &name, target, offered).await? {
                 if let Some(e) = lock(&self.journal).get_mut(&keys[i]) {
-                    e.uid = Some(found);
+                    e.uid = Some(uid);
                     e.uid_validity = uid_validity;
                 }
                 results[i] = Some(Ok(()));
@@ -611,64 +615,94 @@ impl<C: Connector> Imap<C> {
         Ok(results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect())
     }
 
-    /// Looks for `message` (which may have been appended before a crash) in the selected
-    /// folder `name`; returns the UID it is at.
+    /// Looks for messages that may have been appended before a crash (with their journal
+    /// entries) in the selected folder `name`; returns `(index, UID)` for those found.
+    ///
+    /// Entries with a UID floor in this folder generation are served by one fetch of every
+    /// message from the lowest floor up; the others each by a `UID SEARCH` (size, Message-ID)
+    /// or their known UID. A candidate counts if its fingerprint matches and no other source
+    /// has claimed it.
     async fn find_on(
         &self,
         session: &mut Conn<C>,
         name: &MailboxName,
         target: &TargetFolder,
-        message: &Message,
-        entry: &Pending,
-    ) -> Result<Option<Uid>> {
+        offered: Vec<(usize, &Message, Pending)>,
+    ) -> Result<Vec<(usize, Uid)>> {
         let uid_validity = self.folder_info(name).uid_validity;
-        let same_folder = entry.uid_validity.is_some() && entry.uid_validity == uid_validity;
-        let candidates: UidSet = match entry.uid {
-            Some(uid) if same_folder => std::iter::once(uid).collect(),
-            _ => {
-                let floor = entry.uid_floor.filter(|_| same_folder);
-                let criteria = search_criteria(message.raw.len(), message_id(&message.raw).as_deref(), floor);
-                session.uid_search(&criteria).await?
-            }
-        };
         let generation = uid_validity.unwrap_or(0);
-        let taken: HashSet<Uid> = {
-            let claimed = lock(&self.claimed);
-            let journal = lock(&self.journal);
-            candidates
+        let same_folder = |e: &Pending| e.uid_validity.is_some() && e.uid_validity == uid_validity;
+        let floor_of = |e: &Pending| e.uid_floor.filter(|_| same_folder(e)).and_then(Uid::new);
+        let (ranged, searched): (Vec<_>, Vec<_>) =
+            offered.into_iter().partition(|(_, _, e)| floor_of(e).is_some());
+        let mut found = Vec::new();
+
+        if let Some(lowest) = ranged.iter().filter_map(|(_, _, e)| floor_of(e)).min() {
+            let wanted: HashSet<Fingerprint> = ranged
                 .iter()
-                .filter(|&uid| {
-                    claimed
-                        .get(&(name.clone(), generation, uid))
-                        .is_some_and(|owner| owner != &entry.source)
-                })
-                .chain(journal.taken_uids(&target.path, generation, &entry.source))
-                .collect()
-        };
-        let candidates: UidSet = candidates.iter().filter(|uid| !taken.contains(uid)).collect();
-        if candidates.is_empty() {
-            return Ok(None);
-        }
-        let wanted = Fingerprint::of_message(&message.raw);
-        let mut matching = Vec::new();
-        let mut stream = session.uid_fetch(&candidates, FetchItems::FINGERPRINT).await?;
-        while let Some(fetched) = stream.next().await {
-            let fetched = fetched?;
-            if let (Some(header), Some(size)) = (&fetched.header, fetched.size)
-                && Fingerprint::of_header(header, u64::from(size)) == wanted
-            {
-                matching.push(fetched.uid);
+                .map(|(_, m, _)| Fingerprint::of_message(&m.raw))
+                .collect();
+            let seen = fingerprints_of(session, &UidSet::range(lowest, Uid::MAX), Some(&wanted)).await?;
+            for (i, message, entry) in ranged {
+                let fingerprint = Fingerprint::of_message(&message.raw);
+                let floor = floor_of(&entry).unwrap_or(Uid::MIN);
+                let candidates = seen
+                    .iter()
+                    .filter(|(uid, f)| {
+                        *f == fingerprint && *uid >= floor && entry.uid.is_none_or(|u| u == *uid)
+                    })
+                    .map(|(uid, _)| *uid)
+                    .collect();
+                if let Some(uid) = self.claim(name, generation, target, &entry, candidates) {
+                    found.push((i, uid));
+                }
             }
         }
-        drop(stream);
-        matching.sort_unstable();
+
+        for (i, message, entry) in searched {
+            let uids: UidSet = match entry.uid {
+                Some(uid) if same_folder(&entry) => std::iter::once(uid).collect(),
+                _ => {
+                    let criteria = search_criteria(message.raw.len(), message_id(&message.raw).as_deref());
+                    session.uid_search(&criteria).await?
+                }
+            };
+            let fingerprint = Fingerprint::of_message(&message.raw);
+            let candidates = fingerprints_of(session, &uids, None)
+                .await?
+                .into_iter()
+                .filter(|(_, f)| *f == fingerprint)
+                .map(|(uid, _)| uid)
+                .collect();
+            if let Some(uid) = self.claim(name, generation, target, &entry, candidates) {
+                found.push((i, uid));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The first of `candidates` not claimed by another source (nor known to hold another
+    /// pending message), claimed for `entry`'s source.
+    fn claim(
+        &self,
+        name: &MailboxName,
+        generation: u32,
+        target: &TargetFolder,
+        entry: &Pending,
+        mut candidates: Vec<Uid>,
+    ) -> Option<Uid> {
+        candidates.sort_unstable();
+        let others = lock(&self.journal).taken_uids(&target.path, generation, &entry.source);
         let mut claimed = lock(&self.claimed);
-        Ok(matching.into_iter().find(|&uid| {
-            let owner = claimed
-                .entry((name.clone(), generation, uid))
-                .or_insert_with(|| entry.source.clone());
-            owner == &entry.source
-        }))
+        candidates
+            .into_iter()
+            .filter(|uid| !others.contains(uid))
+            .find(|&uid| {
+                let owner = claimed
+                    .entry((name.clone(), generation, uid))
+                    .or_insert_with(|| entry.source.clone());
+                owner == &entry.source
+            })
     }
 
     async fn fingerprints_on(&self, session: &mut Conn<C>, name: &MailboxName) -> Result<FingerprintCounts> {
@@ -797,6 +831,33 @@ where
         };
     }
     session.append_many(name, messages).await
+}
+
+/// UID and fingerprint of the messages `uids` of the selected folder (only those whose
+/// fingerprint is in `wanted`, when given, so memory stays bounded by what is looked for).
+async fn fingerprints_of<S>(
+    session: &mut Session<S>,
+    uids: &UidSet,
+    wanted: Option<&HashSet<Fingerprint>>,
+) -> Result<Vec<(Uid, Fingerprint)>>
+where
+    S: futures::io::AsyncRead + futures::io::AsyncWrite + Unpin + Send,
+{
+    let mut out = Vec::new();
+    if uids.is_empty() {
+        return Ok(out);
+    }
+    let mut stream = session.uid_fetch(uids, FetchItems::FINGERPRINT).await?;
+    while let Some(fetched) = stream.next().await {
+        let fetched = fetched?;
+        if let (Some(header), Some(size)) = (&fetched.header, fetched.size) {
+            let fingerprint = Fingerprint::of_header(header, u64::from(size));
+            if wanted.is_none_or(|w| w.contains(&fingerprint)) {
+                out.push((fetched.uid, fingerprint));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn is_try_create(err: &Error) -> bool {

@@ -173,17 +173,12 @@ pub(crate) fn message_id(raw: &[u8]) -> Option<String> {
     None
 }
 
-/// `UID SEARCH` criteria that find a message of `size` bytes with `message_id`, at or above
-/// UID `floor`.
-pub(crate) fn search_criteria(size: usize, message_id: Option<&str>, floor: Option<u32>) -> String {
-    let mut criteria = Vec::new();
-    if let Some(floor) = floor.filter(|&f| f > 0) {
-        criteria.push(format!("UID {floor}:*"));
-    }
-    match size {
-        0 => criteria.push("SMALLER 1".to_owned()),
-        n => criteria.push(format!("LARGER {} SMALLER {}", n - 1, n + 1)),
-    }
+/// `UID SEARCH` criteria that find a message of `size` bytes with `message_id`.
+pub(crate) fn search_criteria(size: usize, message_id: Option<&str>) -> String {
+    let mut criteria = vec![match size {
+        0 => "SMALLER 1".to_owned(),
+        n => format!("LARGER {} SMALLER {}", n - 1, n + 1),
+    }];
     if let Some(id) = message_id {
         criteria.push(format!("HEADER Message-ID {}", quoted(id)));
     }
@@ -336,10 +331,10 @@ mod tests {
     #[test]
     fn search_criteria_quote_the_id_and_pin_the_size() {
         assert_eq!(
-            search_criteria(120, Some("<a\"b\\c@x>"), Some(40)),
-            "UID 40:* LARGER 119 SMALLER 121 HEADER Message-ID \"<a\\\"b\\\\c@x>\""
+            search_criteria(120, Some("<a\"b\\c@x>")),
+            "LARGER 119 SMALLER 121 HEADER Message-ID \"<a\\\"b\\\\c@x>\""
         );
-        assert_eq!(search_criteria(0, None, None), "SMALLER 1");
-        assert_eq!(search_criteria(5, None, Some(0)), "LARGER 4 SMALLER 6");
+        assert_eq!(search_criteria(0, None), "SMALLER 1");
+        assert_eq!(search_criteria(5, None), "LARGER 4 SMALLER 6");
     }
 }
