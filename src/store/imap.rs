@@ -117,11 +117,13 @@ impl ImapOptions {
 ///   folder, fingerprint, and the folder's UIDVALIDITY and UIDNEXT) is written to the state
 ///   file and flushed; the entry goes when a saved state records the message as copied, or
 ///   when the server refused it. A message offered again while it has an entry (the engine
-///   re-offers the batch in flight after a crash) is first looked for in the folder: by the
-///   UID the server reported (APPENDUID) if known, else by `UID SEARCH` for messages at or
-///   above that UIDNEXT with its size and `Message-ID` (size alone when it has none), and a
-///   candidate counts only if its fingerprint (`RFC822.SIZE` + `BODY.PEEK[HEADER]`) matches
-///   and no other message was matched to it. Found, it is not appended again.
+///   re-offers the batch in flight after a crash) is first looked for in the folder: among
+///   the messages from that UIDNEXT up (one fetch for the whole batch; only the UID the
+///   server reported, APPENDUID, once known), or, when the folder's UIDVALIDITY changed or
+///   no UIDNEXT was known, by `UID SEARCH` for its size and `Message-ID` (size alone when it
+///   has none). A candidate counts only if its fingerprint (`RFC822.SIZE` +
+///   `BODY.PEEK[HEADER]`) matches and no other message was matched to it, so two identical
+///   messages in flight are not taken for one. Found, it is not appended again.
 /// * **State** is the JSON file [`ImapOptions::new`] names: the [`SyncState`] as the engine
 ///   saved it, plus the member `imap_pending` with those entries, so it still reads as a
 ///   `SyncState`. It is replaced atomically (temporary file, flush, rename, flush of the
@@ -903,8 +905,6 @@ fn attribute_text(attribute: &NameAttribute) -> String {
         A::Important => "\\Important".into(),
         A::Inbox => "\\Inbox".into(),
         A::Extension(other) => other.clone(),
-        #[allow(unreachable_patterns)]
-        _ => String::new(),
     }
 }
 
