@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use futures::lock::{Mutex as AsyncMutex, MutexGuard as AsyncMutexGuard};
 
@@ -24,6 +25,11 @@ use crate::{Credentials, Error, ErrorKind, Result, Uid, UidSet};
 
 use journal::{Journal, Pending, SourceKey};
 use names::{Naming, appendable_flags, message_id, search_criteria};
+
+/// How long the folder must not grow before messages in flight are looked for.
+const SETTLE_INTERVAL: Duration = Duration::from_secs(1);
+/// At most this many intervals are waited for (a busy INBOX may never stop growing).
+const SETTLE_ROUNDS: usize = 10;
 
 /// A session to the target over the connector's streams.
 type Conn<C> = Session<MaybeTls<<C as Connector>::Stream>>;
@@ -117,7 +123,9 @@ impl ImapOptions {
 ///   folder, fingerprint, and the folder's UIDVALIDITY and UIDNEXT) is written to the state
 ///   file and flushed; the entry goes when a saved state records the message as copied, or
 ///   when the server refused it. A message offered again while it has an entry (the engine
-///   re-offers the batch in flight after a crash) is first looked for in the folder: among
+///   re-offers the batch in flight after a crash) is first looked for in the folder, once
+///   the folder has stopped growing for a second (the server may still be storing what it
+///   received on a broken connection; at most ten seconds are waited): among
 ///   the messages from that UIDNEXT up (one fetch for the whole batch; only the UID the
 ///   server reported, APPENDUID, once known), or, when the folder's UIDVALIDITY changed or
 ///   no UIDNEXT was known, by `UID SEARCH` for its size and `Message-ID` (size alone when it
@@ -520,6 +528,9 @@ impl<C: Connector> Imap<C> {
                 .collect()
         };
         if !offered.is_empty() {
+            if offered.iter().any(|(_, _, e)| e.uid.is_none()) {
+                self.settle_on(session).await?;
+            }
             let uid_validity = self.folder_info(&name).uid_validity;
             for (i, uid) in self.find_on(session, &name, target, offered).await? {
                 if let Some(e) = lock(&self.journal).get_mut(&keys[i]) {
@@ -615,6 +626,25 @@ impl<C: Connector> Imap<C> {
         // EXISTS after each APPEND into the selected folder: nothing to act on.
         session.take_unsolicited();
         Ok(results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect())
+    }
+
+    /// Waits until the selected folder stops growing. After a connection broke (or the
+    /// process died and came straight back), the server may still be storing the APPENDs
+    /// it had already received on the old connection; looking for them before it is done
+    /// would miss some and store them twice.
+    async fn settle_on(&self, session: &mut Conn<C>) -> Result<()> {
+        let mut last = session.selected().map(|m| m.exists);
+        for _ in 0..SETTLE_ROUNDS {
+            self.timer.sleep(SETTLE_INTERVAL).await;
+            session.noop().await?;
+            let now = session.selected().map(|m| m.exists);
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        session.take_unsolicited();
+        Ok(())
     }
 
     /// Looks for messages that may have been appended before a crash (with their journal
