@@ -1,5 +1,5 @@
-//! The engine end to end against the private Dovecot: IMAP (and POP3) source into the
-//! built-in Maildir target, checked through Dovecot's own view of both sides.
+//! The engine end to end against the private Dovecot: IMAP (and POP3) sources into the
+//! built-in Maildir and IMAP targets, checked through Dovecot's own view of both sides.
 
 mod support;
 
@@ -12,7 +12,7 @@ use futures::FutureExt;
 use mailmigrate::Result;
 use mailmigrate::folder::{Layout, PlanOptions, TargetListing};
 use mailmigrate::net::{ManualClock, Security, ServerConfig, Timer, TokioTimer};
-use mailmigrate::store::{Maildir, MaildirOptions, STATE_FILE_NAME};
+use mailmigrate::store::{Imap, ImapOptions, Maildir, MaildirOptions, STATE_FILE_NAME};
 use mailmigrate::sync::{
     Engine, EngineOptions, FingerprintCounts, Message, Migrator, Report, Source, SyncState, TargetFolder,
     TcpConnector, Watch,
@@ -150,7 +150,9 @@ fn shown(d: &Dovecot, user: &TestUser, location: Option<&Path>, mailbox: &str, d
                         .is_some_and(|n| n.starts_with(guid))
                 })
                 .unwrap_or_else(|| panic!("no file for {guid} in {}", dir.display()));
-            let body = std::fs::read(file).expect("read message file");
+            // Dovecot stores what arrives by APPEND with bare LF line ends (mail_save_crlf =
+            // no) and serves it with CRLF: compare messages as IMAP serves them.
+            let body = crlf(&std::fs::read(file).expect("read message file"));
             let mut flags: Vec<String> = flags
                 .split_whitespace()
                 .filter(|f| *f != "\\Recent")
@@ -162,6 +164,18 @@ fn shown(d: &Dovecot, user: &TestUser, location: Option<&Path>, mailbox: &str, d
         .collect();
     messages.sort();
     messages
+}
+
+/// `raw` with every bare LF turned into CRLF.
+fn crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
 }
 
 /// Source folder (UTF-8, `/`) → its messages; and the same for the target via the report.
@@ -277,6 +291,62 @@ async fn imap_to_maildir_copies_every_folder_exactly_and_a_second_run_copies_not
     assert_eq!(second.totals().copied_this_run, 0, "{second:#?}");
     assert_eq!(second.totals().copied, totals.copied);
     compare(d, &user, again.migrator(), &report);
+}
+
+#[tokio::test]
+async fn imap_to_imap_user_to_user_copies_every_folder_exactly_and_a_second_run_copies_nothing() {
+    let d = dovecot();
+    let from = d.unique_user("i2i-src");
+    let to = d.unique_user("i2i-dst");
+    let seeded = seed_source(d, &from);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.json");
+    let target_server = d
+        .server(Proto::Imap, Security::Tls)
+        .with_timeout(Duration::from_secs(3600));
+    let run = || async {
+        let target = Imap::connect(
+            target_server.clone(),
+            to.credentials(),
+            Arc::new(TokioTimer),
+            ImapOptions::new(&state),
+        )
+        .await
+        .expect("target");
+        let engine = engine(
+            imap_source(d, &from),
+            target,
+            Arc::new(TokioTimer),
+            EngineOptions::default(),
+        );
+        engine.run().await.expect("run")
+    };
+    let report = run().await;
+    assert_eq!(report.totals().copied_this_run as usize, seeded, "{report:#?}");
+    assert_eq!(report.totals().failed, 0);
+
+    let mut compared = 0;
+    for folder in report.folders.iter().filter(|f| f.skipped_because.is_none()) {
+        let path = folder.target.as_ref().expect("target").join('/');
+        let source = shown(
+            d,
+            &from,
+            None,
+            &folder.source,
+            &d.mailbox_dir(&from, &folder.source),
+        );
+        let target = shown(d, &to, None, &path, &d.mailbox_dir(&to, &path));
+        assert_eq!(
+            source, target,
+            "{} → {path}: bodies, flags and dates",
+            folder.source
+        );
+        compared += source.len();
+    }
+    assert_eq!(compared, seeded);
+
+    let second = run().await;
+    assert_eq!(second.totals().copied_this_run, 0, "{second:#?}");
 }
 
 #[tokio::test]
