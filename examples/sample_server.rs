@@ -7,7 +7,8 @@
 //! ```
 //!
 //! It writes shell-style `KEY=value` lines to the info file (ports, user, the test CA's
-//! path; the password is in `MAILMIGRATE_SOURCE_PASSWORD`), prints them, and serves until
+//! path; the password is in `MAILMIGRATE_SOURCE_PASSWORD`; an empty second account for an
+//! IMAP target is `SAMPLE_TARGET_USER`), prints them, and serves until
 //! its standard input closes or it is killed. `scripts/demo.sh` uses it. Needs Dovecot
 //! (`apt-get install dovecot-imapd dovecot-pop3d`).
 
@@ -20,6 +21,8 @@ use std::time::{Duration, SystemTime};
 use support::{Dovecot, SeedMessage, sample_date, sample_message};
 
 const USER: &str = "old@example.com";
+/// An empty account on the same server, to try an IMAP target.
+const TARGET_USER: &str = "new@example.com";
 /// A throw-away password for a throw-away local server.
 const PASSWORD: &str = "sample-password";
 
@@ -72,6 +75,7 @@ fn main() {
 
     let dovecot = Dovecot::start();
     dovecot.add_user(USER, PASSWORD);
+    dovecot.add_user(TARGET_USER, PASSWORD);
     let mut n = 0;
     let mut total = 0;
     for &(folder, count) in FOLDERS {
@@ -97,7 +101,7 @@ fn main() {
     let ca_path = dovecot.dir().join("sample-ca.pem");
     std::fs::write(&ca_path, dovecot.ca_pem()).expect("write the CA file");
     let info = format!(
-        "SAMPLE_USER={USER}\nSAMPLE_HOST=127.0.0.1\nSAMPLE_IMAP_PORT={}\nSAMPLE_IMAPS_PORT={}\nSAMPLE_POP3_PORT={}\nSAMPLE_POP3S_PORT={}\nSAMPLE_CA_FILE={}\nSAMPLE_MESSAGES={total}\nMAILMIGRATE_SOURCE_PASSWORD={PASSWORD}\n",
+        "SAMPLE_USER={USER}\nSAMPLE_TARGET_USER={TARGET_USER}\nSAMPLE_HOST=127.0.0.1\nSAMPLE_IMAP_PORT={}\nSAMPLE_IMAPS_PORT={}\nSAMPLE_POP3_PORT={}\nSAMPLE_POP3S_PORT={}\nSAMPLE_CA_FILE={}\nSAMPLE_MESSAGES={total}\nMAILMIGRATE_SOURCE_PASSWORD={PASSWORD}\nMAILMIGRATE_TARGET_PASSWORD={PASSWORD}\n",
         dovecot.imap_port(),
         dovecot.imaps_port(),
         dovecot.pop3_port(),
