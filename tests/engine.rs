@@ -388,15 +388,26 @@ async fn under_address_layout_puts_everything_below_the_source_address() {
     compare(d, &user, run.migrator(), &report);
 }
 
-/// Wraps a Maildir and, once `stop_after` messages are stored, never completes another
-/// store: the test then drops the run mid-batch, before the state of that batch is saved.
-struct Interrupting {
+/// Wraps a Maildir and calls `after_batch` with the running total after every stored batch.
+/// When it returns `true` the store never completes: the engine never hears of the batch, as
+/// if the process died right there, and the test drops the run.
+struct Hooked {
     inner: Maildir,
     stored: AtomicU64,
-    stop_after: u64,
+    after_batch: Box<dyn Fn(u64) -> bool + Send + Sync>,
 }
 
-impl Migrator for Interrupting {
+impl Hooked {
+    fn new(inner: Maildir, after_batch: impl Fn(u64) -> bool + Send + Sync + 'static) -> Hooked {
+        Hooked {
+            inner,
+            stored: AtomicU64::new(0),
+            after_batch: Box::new(after_batch),
+        }
+    }
+}
+
+impl Migrator for Hooked {
     async fn prepare_folder(&self, folder: &TargetFolder) -> Result<()> {
         self.inner.prepare_folder(folder).await
     }
@@ -406,8 +417,7 @@ impl Migrator for Interrupting {
     async fn store_batch(&self, folder: &TargetFolder, messages: Vec<Message>) -> Vec<Result<()>> {
         let n = messages.len() as u64;
         let results = self.inner.store_batch(folder, messages).await;
-        if self.stored.fetch_add(n, Ordering::SeqCst) + n >= self.stop_after {
-            // Stored, but the engine never hears it: as if the process died right here.
+        if (self.after_batch)(self.stored.fetch_add(n, Ordering::SeqCst) + n) {
             futures::future::pending::<()>().await;
         }
         results
@@ -440,11 +450,7 @@ async fn a_run_dropped_at_any_point_resumes_with_nothing_lost_and_nothing_twice(
     };
 
     for stop_after in [1, 8, 50, 120] {
-        let target = Interrupting {
-            inner: open_maildir(&root),
-            stored: AtomicU64::new(0),
-            stop_after,
-        };
+        let target = Hooked::new(open_maildir(&root), move |stored| stored >= stop_after);
         let run = engine(imap_source(d, &user), target, Arc::new(TokioTimer), options());
         let interrupted = tokio::time::timeout(Duration::from_secs(30), async {
             futures::select! {
@@ -467,6 +473,62 @@ async fn a_run_dropped_at_any_point_resumes_with_nothing_lost_and_nothing_twice(
     assert_eq!(report.totals().copied as usize, seeded, "{report:#?}");
     assert_eq!(report.totals().failed, 0);
     compare(d, &user, run.migrator(), &report);
+}
+
+#[tokio::test]
+async fn messages_and_folders_deleted_at_the_source_mid_run_are_skipped_and_reported() {
+    let d = dovecot();
+    let user = d.unique_user("vanish");
+    d.seed(
+        &user,
+        "INBOX",
+        (0..60).map(|i| SeedMessage::new(sample_message(70_000 + i, 300))),
+    );
+    d.seed(
+        &user,
+        "Zdoomed",
+        (0..5).map(|i| SeedMessage::new(sample_message(70_100 + i, 300))),
+    );
+    let (_guard, root) = target_dir("vanish");
+    // Folders are copied in the plan's order (raw names: INBOX before Zdoomed), one at a time
+    // on one connection. After INBOX's first batch, another client deletes INBOX messages
+    // that were listed but not fetched yet, and the whole folder Zdoomed.
+    let name = user.name.clone();
+    let meddled = std::sync::atomic::AtomicBool::new(false);
+    let target = Hooked::new(open_maildir(&root), move |_| {
+        if !meddled.swap(true, Ordering::SeqCst) {
+            d.doveadm_ok(&["expunge", "-u", &name, "mailbox", "INBOX", "uid", "41:50"]);
+            d.doveadm_ok(&["mailbox", "delete", "-u", &name, "Zdoomed"]);
+        }
+        false
+    });
+    let options = EngineOptions {
+        batch_messages: 5,
+        fetch_chunk: 10,
+        connections: 1,
+        ..EngineOptions::default()
+    };
+    let run = engine(imap_source(d, &user), target, Arc::new(TokioTimer), options);
+    let report = run
+        .run()
+        .await
+        .expect("a vanished folder or message is not an error");
+    let folder = |name: &str| report.folders.iter().find(|f| f.source == name).expect(name);
+    let inbox = folder("INBOX");
+    assert_eq!(inbox.counts.copied_this_run, 50, "{report:#?}");
+    assert_eq!(inbox.counts.skipped, 10, "the ten deleted mid-run: {report:#?}");
+    let doomed = folder("Zdoomed");
+    assert_eq!(doomed.counts.copied_this_run, 0, "{report:#?}");
+    assert!(
+        doomed
+            .skipped_because
+            .as_deref()
+            .unwrap_or_default()
+            .contains("vanished"),
+        "{report:#?}"
+    );
+    assert_eq!(report.totals().failed, 0, "{report:#?}");
+    assert!(inbox.errors.is_empty() && doomed.errors.is_empty(), "{report:#?}");
 }
 
 async fn wait_until(mut done: impl FnMut() -> bool) {
