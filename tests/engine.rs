@@ -395,6 +395,8 @@ struct Hooked {
     inner: Maildir,
     stored: AtomicU64,
     after_batch: Box<dyn Fn(u64) -> bool + Send + Sync>,
+    /// How many messages each saved state recorded, in the order the saves completed.
+    saves: std::sync::Mutex<Vec<u64>>,
 }
 
 impl Hooked {
@@ -403,6 +405,7 @@ impl Hooked {
             inner,
             stored: AtomicU64::new(0),
             after_batch: Box::new(after_batch),
+            saves: Default::default(),
         }
     }
 }
@@ -429,11 +432,45 @@ impl Migrator for Hooked {
         self.inner.load_state().await
     }
     async fn save_state(&self, state: &SyncState) -> Result<()> {
-        self.inner.save_state(state).await
+        // A slow save now and then, so saves from parallel workers would overtake each other.
+        if state.copied_count() % 3 == 1 {
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        self.inner.save_state(state).await?;
+        self.saves.lock().unwrap().push(state.copied_count());
+        Ok(())
     }
     async fn fingerprints(&self, folder: &TargetFolder) -> Result<Option<FingerprintCounts>> {
         self.inner.fingerprints(folder).await
     }
+}
+
+#[tokio::test]
+async fn saves_from_parallel_workers_reach_the_host_in_order() {
+    let d = dovecot();
+    let user = d.unique_user("saves");
+    let seeded = seed_source(d, &user);
+    let (_guard, root) = target_dir("saves");
+    let options = EngineOptions {
+        batch_messages: 4,
+        connections: 3,
+        ..EngineOptions::default()
+    };
+    let run = engine(
+        imap_source(d, &user),
+        Hooked::new(open_maildir(&root), |_| false),
+        Arc::new(TokioTimer),
+        options,
+    );
+    let report = run.run().await.expect("run");
+    assert_eq!(report.totals().copied_this_run as usize, seeded);
+    let saves = run.migrator().saves.lock().unwrap().clone();
+    assert!(saves.len() > 10, "{saves:?}");
+    assert!(
+        saves.windows(2).all(|w| w[0] <= w[1]),
+        "an older state was saved after a newer one: {saves:?}"
+    );
+    assert_eq!(saves.last().copied(), Some(seeded as u64));
 }
 
 #[tokio::test]

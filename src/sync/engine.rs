@@ -165,6 +165,20 @@ struct Shared {
     state: Mutex<SyncState>,
     report: Mutex<Report>,
     queue: Mutex<VecDeque<Job>>,
+    /// Held across a whole save, with the snapshot taken inside it: saves from several
+    /// workers then reach the host in order, and an older snapshot never overwrites a newer.
+    saving: futures::lock::Mutex<()>,
+}
+
+impl Shared {
+    fn new(state: SyncState, report: Report, queue: VecDeque<Job>) -> Shared {
+        Shared {
+            state: Mutex::new(state),
+            report: Mutex::new(report),
+            queue: Mutex::new(queue),
+            saving: futures::lock::Mutex::new(()),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -369,11 +383,7 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             self.migrator.save_state(&state).await?;
         }
 
-        let shared = Shared {
-            state: Mutex::new(state),
-            report: Mutex::new(report),
-            queue: Mutex::new(jobs),
-        };
+        let shared = Shared::new(state, report, jobs);
         let workers = self.options.connections.max(1);
         let mut first = Some(first);
         let mut tasks = Vec::with_capacity(workers);
@@ -600,12 +610,19 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             let mut state = lock(&shared.state);
             state.folder_mut(&job.source).uid_next = uid_next;
         }
-        let state = lock(&shared.state).clone();
-        self.migrator.save_state(&state).await?;
+        self.save(shared).await?;
         self.migrator.event(&Event::FolderFinished {
             source: job.display.clone(),
         });
         Ok(())
+    }
+
+    /// Saves the current state; see [`Shared::saving`] for why the snapshot is taken inside
+    /// the lock.
+    async fn save(&self, shared: &Shared) -> Result<()> {
+        let _in_order = shared.saving.lock().await;
+        let snapshot = lock(&shared.state).clone();
+        self.migrator.save_state(&snapshot).await
     }
 
     /// The message to store, `None` (reported) when the server sent no body.
@@ -690,8 +707,7 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                 folder.errors.truncate(5);
             }
         }
-        let state = lock(&shared.state).clone();
-        self.migrator.save_state(&state).await?;
+        self.save(shared).await?;
         match first_fatal {
             Some(err) => Err(err),
             None => Ok(failed),
@@ -817,11 +833,7 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
         self.migrator.prepare_folder(&target).await?;
         state.pop3.get_or_insert_with(Default::default);
         self.migrator.save_state(&state).await?;
-        let shared = Shared {
-            state: Mutex::new(state),
-            report: Mutex::new(report),
-            queue: Mutex::new(VecDeque::new()),
-        };
+        let shared = Shared::new(state, report, VecDeque::new());
 
         let mut batch = Vec::new();
         let mut batch_bytes = 0u64;
