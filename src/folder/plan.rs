@@ -8,7 +8,7 @@ use crate::imap::codec::{MailboxName, NameEncoding};
 use super::role::{Evidence, Role, role_for_name, role_from_attributes};
 use super::sanitize::{TargetPath, TargetRules};
 use super::source::{ListedFolder, Located, Namespaces, SourceListing, locate, pattern_matches};
-use super::tree::{ROOT, SourceTree, TargetTree};
+use super::tree::{Claimant, ROOT, SourceTree, TargetTree};
 
 /// Where mail lands on the target: the two storage plans of the product guide.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -197,7 +197,9 @@ pub struct PlanEntry {
 ///   the folder that held the role in [`PlanOptions::previous`]; stronger evidence
 ///   (INBOX name, SPECIAL-USE, XLIST, name); fewer levels deep; already named like the
 ///   role's target folder; raw name bytes. The others keep their own names as custom
-///   folders. Virtual roles are skipped by default ([`PlanOptions::skip_virtual`]).
+///   folders. Virtual roles are skipped by default ([`PlanOptions::skip_virtual`]). With
+///   a previous mapping, a folder it placed elsewhere (or whose children it placed
+///   elsewhere) keeps that place rather than taking a role that would move its mail.
 /// - **Mirror.** The INBOX goes to `INBOX`, each other role to the target's folder with
 ///   that role (found in the target listing by the same rules) or, when it has none, to a
 ///   new top-level folder named [`Role::default_name`]. Custom folders keep their
@@ -268,13 +270,21 @@ impl FolderPlan {
             .iter()
             .map(|f| locate(f, &namespaces, &source.hints.containers))
             .collect();
-        let tree = SourceTree::build(&located);
+        let tree = SourceTree::build(&located, |i| options.previous.contains_key(&folders[i].name));
         let mut targets = TargetTree::new(rules);
 
         let target_roles = reserve_target_listing(&mut targets, target);
         let base = match &options.layout {
             Layout::Mirror => Some(ROOT),
-            Layout::UnderAddress { root } => targets.claim(ROOT, root, None),
+            Layout::UnderAddress { root } => targets.claim(
+                ROOT,
+                root,
+                None,
+                Claimant {
+                    folder: None,
+                    fresh: true,
+                },
+            ),
         };
 
         let pre: Vec<Pre> = folders
@@ -308,12 +318,72 @@ impl FolderPlan {
             }
         };
 
+        let nodes = &tree.nodes;
+        // Where the previous plan put each node: its own folder's earlier path if it has one
+        // (authoritative), else the parents of where it put the folders below. Children of a
+        // folder that was moved to a system folder imply a wrong place, so several places are
+        // kept (a few: the first by raw name of distinct ones) and checked against where the
+        // node's parent is now.
+        const MAX_PLACES: usize = 16;
+        let own_place: Vec<Option<&[String]>> = nodes
+            .iter()
+            .map(|n| {
+                n.folder
+                    .and_then(|i| options.previous.get(&folders[i].name))
+                    .map(|p| p.components())
+            })
+            .collect();
+        let mut places: Vec<Vec<(usize, &[String])>> = nodes
+            .iter()
+            .zip(&own_place)
+            .map(|(n, own)| match (n.folder, own) {
+                (Some(i), Some(p)) => vec![(i, *p)],
+                _ => Vec::new(),
+            })
+            .collect();
+        for n in (1..nodes.len()).rev() {
+            let parent = nodes[n].parent;
+            if parent == ROOT || own_place[parent].is_some() {
+                continue;
+            }
+            let implied: Vec<(usize, &[String])> = places[n]
+                .iter()
+                .filter_map(|&(i, p)| p.split_last().map(|(_, up)| (i, up)))
+                .filter(|(_, up)| !up.is_empty())
+                .collect();
+            places[parent].extend(implied);
+        }
+        for list in &mut places {
+            list.sort_by_key(|&(i, _)| i);
+            let mut seen = BTreeSet::new();
+            list.retain(|&(_, p)| seen.insert(p));
+            list.truncate(MAX_PLACES);
+        }
+        // With a previous plan, a folder it placed elsewhere (or whose children it placed
+        // elsewhere) stays there rather than taking a role that would move its mail.
+        let placed_elsewhere = |i: usize, destination: &[String], targets: &TargetTree| {
+            tree.node_of[i].is_some_and(|node| {
+                !places[node].is_empty() && !places[node].iter().any(|(_, p)| targets.same(p, destination))
+            })
+        };
+        // The name the previous plan gave `node` (or implied for it) if it sat under the
+        // target folder `at` then too.
+        let preferred_name = |node: usize, at: usize, targets: &TargetTree| -> Option<String> {
+            let depth = if at == ROOT { 0 } else { targets.depth(at) };
+            let parent = targets.components(at);
+            places[node]
+                .iter()
+                .find(|(_, p)| p.len() == depth + 1 && targets.same(&p[..depth], &parent))
+                .map(|(_, p)| p[depth].clone())
+        };
+
         // Role winners: folder index per role.
         let mut winners: BTreeMap<Role, usize> = BTreeMap::new();
         for role in Role::ALL.into_iter().filter(|r| !r.is_virtual()) {
             let destination = intended(role, &targets);
             let winner = (0..folders.len())
                 .filter(|&i| pre[i] == Pre::Copy && candidates[i].is_some_and(|(r, _)| r == role))
+                .filter(|&i| !placed_elsewhere(i, &destination, &targets))
                 .min_by_key(|&i| {
                     let held = options
                         .previous
@@ -333,22 +403,57 @@ impl FolderPlan {
             }
         }
 
-        let nodes = &tree.nodes;
         let mut target_of: Vec<Option<usize>> = vec![None; nodes.len()];
         let mut winner_role: Vec<Option<Role>> = vec![None; nodes.len()];
         target_of[ROOT] = base;
-        for (&role, &i) in &winners {
-            let Some(node) = tree.node_of[i] else { continue };
+        let mut placed_roles: Vec<(Role, usize)> = winners
+            .iter()
+            .filter_map(|(&role, &i)| tree.node_of[i].map(|node| (role, node)))
+            .collect();
+        // Without a folder winning the INBOX, the INBOX node (only listed as a parent, or
+        // excluded, or \Noselect) still sits where the INBOX goes, so its children do too.
+        if !winners.contains_key(&Role::Inbox)
+            && let Some(node) = tree.inbox
+        {
+            placed_roles.insert(0, (Role::Inbox, node));
+        }
+        if options.layout == Layout::Mirror {
+            // The INBOX exists on every IMAP target: no other folder may take its name.
+            targets.reserve(&["INBOX".to_owned()]);
+        }
+        // Names the previous plan gave are held for their folders before system folders
+        // pick new names, so a newly recognised role never takes an existing folder's name.
+        for (name, path) in &options.previous {
+            if let Ok(i) = folders.binary_search_by(|f| f.name.cmp(name)) {
+                targets.hold(path.components(), i);
+            }
+        }
+        for (role, node) in placed_roles {
+            let folder = nodes[node].folder;
             winner_role[node] = Some(role);
             target_of[node] = match (&options.layout, role) {
                 (Layout::Mirror, Role::Inbox) => targets.reserve(&["INBOX".to_owned()]),
                 (Layout::Mirror, _) => match target_roles.get(&role) {
                     Some(&node) => Some(node),
-                    None => targets.claim(ROOT, options.role_name(role), None),
+                    None => {
+                        let preferred = preferred_name(node, ROOT, &targets);
+                        targets.claim(
+                            ROOT,
+                            options.role_name(role),
+                            preferred.as_deref(),
+                            Claimant { folder, fresh: true },
+                        )
+                    }
                 },
-                (Layout::UnderAddress { .. }, _) => {
-                    base.and_then(|b| targets.claim(b, options.role_name(role), None))
-                }
+                (Layout::UnderAddress { .. }, _) => base.and_then(|b| {
+                    let preferred = preferred_name(node, b, &targets);
+                    targets.claim(
+                        b,
+                        options.role_name(role),
+                        preferred.as_deref(),
+                        Claimant { folder, fresh: true },
+                    )
+                }),
             };
         }
 
@@ -364,21 +469,6 @@ impl FolderPlan {
             }
         }
 
-        // Folders holding an entry in the previous mapping: own, or the first descendant's.
-        let own_prev: Vec<Option<usize>> = nodes
-            .iter()
-            .map(|n| {
-                n.folder
-                    .filter(|&i| options.previous.contains_key(&folders[i].name))
-            })
-            .collect();
-        let mut below_prev: Vec<Option<usize>> = vec![None; nodes.len()];
-        for n in (1..nodes.len()).rev() {
-            if let Some(i) = own_prev[n].or(below_prev[n]) {
-                let parent = nodes[n].parent;
-                below_prev[parent] = Some(below_prev[parent].map_or(i, |j| j.min(i)));
-            }
-        }
         // The first folder in each subtree, by raw name: the order siblings are served in.
         let mut first: Vec<usize> = nodes.iter().map(|n| n.folder.unwrap_or(usize::MAX)).collect();
         for n in (1..nodes.len()).rev() {
@@ -388,31 +478,19 @@ impl FolderPlan {
 
         for parent in 0..nodes.len() {
             let Some(at) = target_of[parent] else { continue };
-            let depth = if at == ROOT { 0 } else { targets.depth(at) };
             let mut children: Vec<(usize, Option<String>)> = nodes[parent]
                 .children
                 .iter()
                 .filter(|&&c| wants[c] && winner_role[c].is_none())
-                .map(|&c| {
-                    let preferred = own_prev[c]
-                        .map(|i| (i, true))
-                        .or(below_prev[c].map(|i| (i, false)))
-                        .and_then(|(i, own)| {
-                            let prev = options.previous.get(&folders[i].name)?.components();
-                            let fits = if own {
-                                prev.len() == depth + 1
-                            } else {
-                                prev.len() > depth + 1
-                            };
-                            let under = fits && targets.same(&prev[..depth], &targets.components(at));
-                            under.then(|| prev[depth].clone())
-                        });
-                    (c, preferred)
-                })
+                .map(|&c| (c, preferred_name(c, at, &targets)))
                 .collect();
             children.sort_by_key(|(c, preferred)| (preferred.is_none(), first[*c]));
             for (c, preferred) in children {
-                target_of[c] = targets.claim(at, &nodes[c].name, preferred.as_deref());
+                let claimant = Claimant {
+                    folder: nodes[c].folder,
+                    fresh: false,
+                };
+                target_of[c] = targets.claim(at, &nodes[c].name, preferred.as_deref(), claimant);
             }
         }
 
@@ -602,7 +680,11 @@ fn reserve_target_listing(targets: &mut TargetTree, target: &TargetListing) -> B
             best.insert(role, key);
         }
     }
+    // One folder serves one role, even if a hostile listing names it twice in two cases on
+    // a target that ignores case.
+    let mut used = BTreeSet::new();
     best.into_iter()
         .filter_map(|(role, (_, _, i))| targets.reserve(&located[i].path).map(|node| (role, node)))
+        .filter(|&(_, node)| used.insert(node))
         .collect()
 }

@@ -130,10 +130,11 @@ impl TargetRules {
         self
     }
 
-    /// Limit a whole path, delimiters included, to `bytes` bytes as sent (at least the
-    /// component limit).
+    /// Limit a whole path, delimiters included, to `bytes` bytes as sent (at least
+    /// [`MIN_COMPONENT_BYTES`]). Components are cut to what is left under their parent;
+    /// a folder with no room left is skipped ([`SkipReason::PathTooLong`](super::SkipReason)).
     pub fn with_max_path_bytes(mut self, bytes: usize) -> TargetRules {
-        self.max_path_bytes = Some(bytes.max(self.max_component_bytes));
+        self.max_path_bytes = Some(bytes.max(MIN_COMPONENT_BYTES));
         self
     }
 
