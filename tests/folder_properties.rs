@@ -109,6 +109,39 @@ fn key(rules: &TargetRules, path: &TargetPath) -> Vec<String> {
         .collect()
 }
 
+/// Every source folder has one entry, every target path is valid for the target and under
+/// the root, and no two source folders share a target folder.
+fn check_plan(plan: &FolderPlan, source: &[ListedFolder], rules: &TargetRules) -> Result<(), TestCaseError> {
+    prop_assert_eq!(plan.entries().len(), distinct_raw_names(source));
+    let mut seen = BTreeMap::new();
+    for entry in plan.entries() {
+        let Some(path) = entry.decision.path() else {
+            continue;
+        };
+        prop_assert!(
+            rules.check_path(path).is_ok(),
+            "{:?}: {}",
+            path,
+            rules.check_path(path).unwrap_err()
+        );
+        if let Some(root) = plan.root() {
+            prop_assert!(
+                path.starts_with(root) && path != root,
+                "{} is not under {}",
+                path,
+                root
+            );
+        }
+        if let Some(other) = seen.insert(key(rules, path), entry.name.clone()) {
+            prop_assert!(false, "{} and {} both go to {}", other, entry.name, path);
+        }
+    }
+    if let Some(root) = plan.root() {
+        prop_assert!(rules.check_path(root).is_ok());
+    }
+    Ok(())
+}
+
 fn distinct_raw_names(folders: &[ListedFolder]) -> usize {
     folders
         .iter()
@@ -131,22 +164,7 @@ proptest! {
         let target = target(rules.clone(), target_folders);
         let options = PlanOptions { layout, skip_virtual, ..PlanOptions::default() };
         let plan = FolderPlan::build(&SourceListing::new(source.clone()), &target, &options);
-        prop_assert_eq!(plan.entries().len(), distinct_raw_names(&source));
-
-        let mut seen = BTreeMap::new();
-        for entry in plan.entries() {
-            let Some(path) = entry.decision.path() else { continue };
-            prop_assert!(rules.check_path(path).is_ok(), "{:?}: {}", path, rules.check_path(path).unwrap_err());
-            if let Some(root) = plan.root() {
-                prop_assert!(path.starts_with(root) && path != root, "{} is not under {}", path, root);
-            }
-            if let Some(other) = seen.insert(key(&rules, path), entry.name.clone()) {
-                prop_assert!(false, "{} and {} both go to {}", other, entry.name, path);
-            }
-        }
-        if let Some(root) = plan.root() {
-            prop_assert!(rules.check_path(root).is_ok());
-        }
+        check_plan(&plan, &source, &rules)?;
     }
 
     #[test]
@@ -160,6 +178,41 @@ proptest! {
         let a = FolderPlan::build(&SourceListing::new(source), &target, &options);
         let b = FolderPlan::build(&SourceListing::new(shuffled), &target, &options);
         prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_plan_given_its_own_mapping_as_previous_is_unchanged(
+        source in folders(),
+        target_folders in folders(),
+        rules in rules(),
+        layout in layout(),
+    ) {
+        let target = target(rules, target_folders);
+        let options = PlanOptions { layout, ..PlanOptions::default() };
+        let first = FolderPlan::build(&SourceListing::new(source.clone()), &target, &options);
+        let options = PlanOptions { previous: first.mapping(), ..options };
+        let again = FolderPlan::build(&SourceListing::new(source.clone()), &target, &options);
+        check_plan(&again, &source, &target.rules)?;
+        prop_assert_eq!(first, again);
+    }
+
+    #[test]
+    fn any_previous_mapping_even_a_wrong_one_keeps_the_plan_valid_and_injective(
+        source in folders(),
+        target_folders in folders(),
+        paths in proptest::collection::vec(proptest::collection::vec(name(), 1..4), 0..14),
+        rules in rules(),
+        layout in layout(),
+    ) {
+        let target = target(rules.clone(), target_folders);
+        let previous = source
+            .iter()
+            .zip(paths)
+            .map(|(f, p)| (f.name.clone(), TargetPath::new(p)))
+            .collect();
+        let options = PlanOptions { layout, previous, ..PlanOptions::default() };
+        let plan = FolderPlan::build(&SourceListing::new(source.clone()), &target, &options);
+        check_plan(&plan, &source, &rules)?;
     }
 
     #[test]
@@ -215,19 +268,23 @@ proptest! {
     fn folders_added_later_never_move_planned_ones_given_the_previous_mapping(
         source in folders(),
         added in proptest::collection::vec(folder('/'), 1..5),
+        target_folders in folders(),
         rules in rules(),
         layout in layout(),
     ) {
-        let target = target(rules, Vec::new());
+        let target = target(rules, target_folders);
         let options = PlanOptions { layout, ..PlanOptions::default() };
         let before = FolderPlan::build(&SourceListing::new(source.clone()), &target, &options);
-        let relisted: BTreeSet<&MailboxName> = added.iter().map(|f| &f.name).collect();
+        let relisted: Vec<String> = added.iter().map(|f| f.name.decode().text).collect();
         let grown: Vec<ListedFolder> = source.iter().cloned().chain(added.iter().cloned()).collect();
         let options = PlanOptions { previous: before.mapping(), ..options };
-        let after = FolderPlan::build(&SourceListing::new(grown), &target, &options);
-        // A folder listed again with other attributes may change decision; the others keep
-        // their target folder and their role.
-        for entry in before.entries().iter().filter(|e| !relisted.contains(&e.source)) {
+        let after = FolderPlan::build(&SourceListing::new(grown.clone()), &target, &options);
+        check_plan(&after, &grown, &target.rules)?;
+        // A folder listed again with other attributes may change decision, and the folders
+        // below it follow it (approximated by name prefix); the others keep their target
+        // folder and their role.
+        let changed = |e: &&mailmigrate::folder::PlanEntry| relisted.iter().any(|r| e.name.starts_with(r.as_str()));
+        for entry in before.entries().iter().filter(|e| !changed(e)) {
             let now = after.entry(&entry.source).unwrap();
             if let (Decision::Copy { path, role }, Decision::Copy { path: now_path, role: now_role }) = (&entry.decision, &now.decision) {
                 prop_assert_eq!(path, now_path, "{} moved", entry.name);

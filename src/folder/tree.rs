@@ -30,6 +30,8 @@ pub(crate) struct SourceNode {
     /// The listed folder at this node; `None` for a parent the server did not list.
     pub folder: Option<usize>,
     pub children: Vec<usize>,
+    /// For a second folder with the same decoded path: the node of the first.
+    pub twin_of: Option<usize>,
 }
 
 /// Source folders by decoded path. Nodes are created parents first, so walking them by index
@@ -46,16 +48,16 @@ pub(crate) struct SourceTree {
 impl SourceTree {
     /// Builds the tree from folders sorted by raw name. Two folders whose names decode to
     /// the same path (say one in modified UTF-7, one in UTF-8, or `INBOX` and `inbox`) become
-    /// two sibling nodes with one name, told apart later like any other collision; the
-    /// folders below that path hang under the first of them, preferring one `kept` from a
-    /// previous plan (so what was placed under it stays there), then by raw name.
-    pub fn build(located: &[Located], kept: impl Fn(usize) -> bool) -> SourceTree {
+    /// two sibling nodes, told apart later like any other collision: the first by raw name
+    /// is the primary, which the folders below that path hang under; the other is its twin.
+    pub fn build(located: &[Located]) -> SourceTree {
         let mut nodes = vec![SourceNode {
             parent: ROOT,
             depth: 0,
             name: String::new(),
             folder: None,
             children: Vec::new(),
+            twin_of: None,
         }];
         let mut index: HashMap<(usize, Cow<str>), usize> = HashMap::new();
         let mut node_of = vec![None; located.len()];
@@ -76,6 +78,7 @@ impl SourceTree {
                             name: component.clone(),
                             folder: None,
                             children: Vec::new(),
+                            twin_of: None,
                         });
                         nodes[at].children.push(node);
                         index.insert(key, node);
@@ -83,35 +86,46 @@ impl SourceTree {
                     }
                 };
             }
-            let (primary, twin) = match nodes[at].folder {
-                None => (Some(i), None),
-                Some(first) if kept(i) && !kept(first) => (Some(i), Some(first)),
-                Some(_) => (None, Some(i)),
-            };
-            if let Some(twin) = twin {
-                let node = nodes.len();
-                let parent = nodes[at].parent;
-                let name = located[twin].path.last().cloned().unwrap_or_default();
+            if nodes[at].folder.is_some() {
+                let primary = at;
+                at = nodes.len();
+                let parent = nodes[primary].parent;
                 nodes.push(SourceNode {
                     parent,
-                    depth: nodes[at].depth,
-                    name,
-                    folder: Some(twin),
+                    depth: nodes[primary].depth,
+                    name: loc.path.last().cloned().unwrap_or_default(),
+                    folder: None,
                     children: Vec::new(),
+                    twin_of: Some(primary),
                 });
-                nodes[parent].children.push(node);
-                node_of[twin] = Some(node);
+                nodes[parent].children.push(at);
             }
-            if let Some(primary) = primary {
-                nodes[at].folder = Some(primary);
-                node_of[primary] = Some(at);
-            }
+            nodes[at].folder = Some(i);
+            node_of[i] = Some(at);
         }
         let inbox = index.get(&(ROOT, Cow::Borrowed("INBOX"))).copied();
         SourceTree {
             nodes,
             node_of,
             inbox,
+        }
+    }
+
+    /// Swaps the folders (and their names) of a twin and its primary, so the folders below
+    /// follow the twin's folder.
+    pub fn swap_with_primary(&mut self, twin: usize) {
+        let Some(primary) = self.nodes[twin].twin_of else {
+            return;
+        };
+        let (a, b) = (self.nodes[primary].folder, self.nodes[twin].folder);
+        self.nodes[primary].folder = b;
+        self.nodes[twin].folder = a;
+        let name = std::mem::take(&mut self.nodes[primary].name);
+        self.nodes[primary].name = std::mem::replace(&mut self.nodes[twin].name, name);
+        for (folder, node) in [(a, twin), (b, primary)] {
+            if let Some(i) = folder {
+                self.node_of[i] = Some(node);
+            }
         }
     }
 }
@@ -303,6 +317,38 @@ impl<'r> TargetTree<'r> {
             self.nodes[at].slot = Slot::Reserved;
         }
         Some(at)
+    }
+
+    /// The sanitised name a claim for `name` under `parent` starts from.
+    pub fn base_name(&self, parent: usize, name: &str) -> Option<String> {
+        self.rules.sanitize_within(name, self.room(parent))
+    }
+
+    /// Whether claiming `name` under `parent` can yield `candidate`, and how: `Some(0)` for
+    /// the sanitised name itself, `Some(n)` for it with the suffix ` (n)`.
+    pub fn could_name(&self, parent: usize, name: &str, candidate: &str) -> Option<usize> {
+        let base = self.base_name(parent, name)?;
+        let same = |a: &str| self.key(parent, a) == self.key(parent, candidate);
+        if same(&base) {
+            return Some(0);
+        }
+        let n = candidate
+            .strip_suffix(')')
+            .and_then(|rest| rest.rsplit_once(" ("))
+            .and_then(|(_, n)| n.parse::<usize>().ok())
+            .filter(|&n| n >= 2)?;
+        self.rules
+            .with_suffix(&base, n, self.room(parent))
+            .filter(|s| same(s))
+            .map(|_| n)
+    }
+
+    /// Gives `path` (an existing folder: the INBOX, the target's folder for a role) to one
+    /// source folder, whatever held or reserved it, so no other source folder gets it.
+    pub fn occupy(&mut self, path: &[String]) -> Option<usize> {
+        let node = self.reserve(path)?;
+        self.nodes[node].slot = Slot::Taken;
+        Some(node)
     }
 
     /// Holds `path` for source folder `owner`, as the previous plan named it, so neither a
