@@ -123,6 +123,11 @@ impl Error {
         self.retry_after
     }
 
+    /// A protocol error: the peer sent something we cannot accept.
+    pub(crate) fn protocol(message: impl Into<Cow<'static, str>>) -> Self {
+        Error::new(ErrorKind::Protocol, message)
+    }
+
     /// A transient error for an I/O failure on the connection to `peer`.
     pub(crate) fn network(peer: &str, err: std::io::Error) -> Self {
         Error::new(
@@ -130,11 +135,6 @@ impl Error {
             format!("connection to {peer} failed: {err}; check the host and port, then retry"),
         )
         .with_source(err)
-    }
-
-    /// A protocol error: the peer sent something we cannot accept.
-    pub(crate) fn protocol(message: impl Into<Cow<'static, str>>) -> Self {
-        Error::new(ErrorKind::Protocol, message)
     }
 }
 
@@ -161,7 +161,8 @@ mod tests {
 
     #[test]
     fn context_prefixes_the_message_and_keeps_the_kind() {
-        let err = Error::new(ErrorKind::SourceRefused, "folder is locked").context("alice@example.com/Projects");
+        let err =
+            Error::new(ErrorKind::SourceRefused, "folder is locked").context("alice@example.com/Projects");
         assert_eq!(err.kind(), ErrorKind::SourceRefused);
         assert_eq!(err.to_string(), "alice@example.com/Projects: folder is locked");
     }

@@ -27,6 +27,8 @@ pub mod folder;
 pub mod imap;
 pub mod net;
 pub mod pop3;
+pub mod store;
+pub mod sync;
 
 pub use error::{Error, ErrorKind, Result};
 pub use secret::{Credentials, Secret};

@@ -98,18 +98,17 @@ impl UidSet {
     /// Whether `uid` is in the set.
     pub fn contains(&self, uid: Uid) -> bool {
         let n = uid.get();
-        match self.ranges.binary_search_by(|&(a, b)| {
-            if b < n {
-                std::cmp::Ordering::Less
-            } else if a > n {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        }) {
-            Ok(_) => true,
-            Err(_) => false,
-        }
+        self.ranges
+            .binary_search_by(|&(a, b)| {
+                if b < n {
+                    std::cmp::Ordering::Less
+                } else if a > n {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+            .is_ok()
     }
 
     /// Adds one UID; returns whether it was new.

@@ -9,6 +9,7 @@ mod server;
 mod stream;
 mod timer;
 mod tls;
+mod url;
 
 #[cfg(feature = "tokio")]
 mod tokio_rt;
@@ -17,6 +18,7 @@ pub use server::{Security, ServerConfig};
 pub use stream::{AsyncStream, MaybeTls};
 pub use timer::{ManualClock, Timer, with_timeout};
 pub use tls::{TlsConfig, TlsConnector};
+pub use url::{AccountUrl, Protocol};
 
 #[cfg(feature = "tokio")]
 pub use tokio_rt::{TcpStream, TokioTimer, connect, connect_tcp};

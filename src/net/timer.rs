@@ -29,13 +29,20 @@ impl<T: Timer + ?Sized> Timer for Arc<T> {
 }
 
 /// Runs `fut`, failing with a transient error naming `what` if it takes longer than `limit`.
-pub async fn with_timeout<F: Future>(timer: &dyn Timer, limit: Duration, what: &str, fut: F) -> Result<F::Output> {
+pub async fn with_timeout<F: Future>(
+    timer: &dyn Timer,
+    limit: Duration,
+    what: &str,
+    fut: F,
+) -> Result<F::Output> {
     let fut = std::pin::pin!(fut);
     match select(fut, timer.sleep(limit)).await {
         Either::Left((out, _)) => Ok(out),
         Either::Right(((), _)) => Err(Error::new(
             ErrorKind::Transient,
-            format!("timed out after {limit:?} waiting for {what}; the server may be overloaded, retry later"),
+            format!(
+                "timed out after {limit:?} waiting for {what}; the server may be overloaded, retry later"
+            ),
         )),
     }
 }
@@ -60,7 +67,10 @@ pub struct ManualClock {
 
 struct ClockState {
     now: SystemTime,
-    sleepers: Vec<(SystemTime, Waker)>,
+    next_id: u64,
+    /// Sleeps not yet due that have been polled: (id, deadline, waker). A sleep removes its
+    /// entry when it is dropped, so the count reflects only live sleeps.
+    sleepers: Vec<(u64, SystemTime, Waker)>,
 }
 
 impl ManualClock {
@@ -72,7 +82,11 @@ impl ManualClock {
     /// A clock at `now`.
     pub fn starting_at(now: SystemTime) -> Self {
         ManualClock {
-            inner: Arc::new(Mutex::new(ClockState { now, sleepers: Vec::new() })),
+            inner: Arc::new(Mutex::new(ClockState {
+                now,
+                next_id: 0,
+                sleepers: Vec::new(),
+            })),
         }
     }
 
@@ -82,16 +96,31 @@ impl ManualClock {
             let mut state = lock(&self.inner);
             state.now += by;
             let now = state.now;
-            let (due, waiting) = std::mem::take(&mut state.sleepers).into_iter().partition(|(at, _)| *at <= now);
+            let (due, waiting) = std::mem::take(&mut state.sleepers)
+                .into_iter()
+                .partition(|(_, at, _)| *at <= now);
             state.sleepers = waiting;
-            due.into_iter().map(|(_, w)| w).collect()
+            due.into_iter().map(|(_, _, w)| w).collect()
         };
         for waker in due {
             waker.wake();
         }
     }
 
-    /// How many sleeps are waiting (lets a test wait until the code under test is idle).
+    /// How long until the earliest waiting sleep is due, `None` when none waits (lets a test
+    /// tell which sleep the code under test is in).
+    pub fn next_wake(&self) -> Option<Duration> {
+        let state = lock(&self.inner);
+        let now = state.now;
+        state
+            .sleepers
+            .iter()
+            .map(|(_, at, _)| at.duration_since(now).unwrap_or_default())
+            .min()
+    }
+
+    /// How many sleeps are waiting: created, polled, not yet due and not dropped (lets a
+    /// test wait until the code under test is idle).
     pub fn pending_sleeps(&self) -> usize {
         lock(&self.inner).sleepers.len()
     }
@@ -120,8 +149,15 @@ fn lock(m: &Mutex<ClockState>) -> std::sync::MutexGuard<'_, ClockState> {
 
 impl Timer for ManualClock {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        let deadline = lock(&self.inner).now + duration;
-        Box::pin(ManualSleep { clock: self.inner.clone(), deadline })
+        let mut state = lock(&self.inner);
+        let deadline = state.now + duration;
+        state.next_id += 1;
+        let id = state.next_id;
+        Box::pin(ManualSleep {
+            clock: self.inner.clone(),
+            id,
+            deadline,
+        })
     }
 
     fn now(&self) -> SystemTime {
@@ -131,7 +167,14 @@ impl Timer for ManualClock {
 
 struct ManualSleep {
     clock: Arc<Mutex<ClockState>>,
+    id: u64,
     deadline: SystemTime,
+}
+
+impl Drop for ManualSleep {
+    fn drop(&mut self) {
+        lock(&self.clock).sleepers.retain(|(id, _, _)| *id != self.id);
+    }
 }
 
 impl Future for ManualSleep {
@@ -142,7 +185,11 @@ impl Future for ManualSleep {
         if state.now >= self.deadline {
             return Poll::Ready(());
         }
-        state.sleepers.push((self.deadline, cx.waker().clone()));
+        let (id, deadline) = (self.id, self.deadline);
+        match state.sleepers.iter_mut().find(|(i, _, _)| *i == id) {
+            Some(entry) => entry.2 = cx.waker().clone(),
+            None => state.sleepers.push((id, deadline, cx.waker().clone())),
+        }
         Poll::Pending
     }
 }
@@ -156,7 +203,12 @@ mod tests {
     fn with_timeout_fails_transiently_once_the_clock_passes_the_limit() {
         let clock = ManualClock::new();
         let never = futures::future::pending::<()>();
-        let mut fut = Box::pin(with_timeout(&clock, Duration::from_secs(5), "the greeting", never));
+        let mut fut = Box::pin(with_timeout(
+            &clock,
+            Duration::from_secs(5),
+            "the greeting",
+            never,
+        ));
         assert!(fut.as_mut().now_or_never().is_none());
         clock.advance(Duration::from_secs(4));
         assert!(fut.as_mut().now_or_never().is_none());
@@ -164,6 +216,25 @@ mod tests {
         let err = fut.now_or_never().expect("timed out").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Transient);
         assert!(err.to_string().contains("the greeting"));
+    }
+
+    #[test]
+    fn finished_and_dropped_sleeps_are_not_counted_as_pending() {
+        let clock = ManualClock::new();
+        let mut a = clock.sleep(Duration::from_secs(10));
+        let mut b = clock.sleep(Duration::from_secs(20));
+        assert!(a.as_mut().now_or_never().is_none());
+        assert!(a.as_mut().now_or_never().is_none());
+        assert!(b.as_mut().now_or_never().is_none());
+        assert_eq!(clock.pending_sleeps(), 2);
+        drop(b);
+        assert_eq!(clock.pending_sleeps(), 1);
+        let ok = with_timeout(&clock, Duration::from_secs(5), "x", async { 1 }).now_or_never();
+        assert!(ok.is_some());
+        assert_eq!(clock.pending_sleeps(), 1);
+        clock.advance(Duration::from_secs(10));
+        assert!(a.now_or_never().is_some());
+        assert_eq!(clock.pending_sleeps(), 0);
     }
 
     #[test]

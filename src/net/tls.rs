@@ -29,7 +29,10 @@ impl TlsConfig {
         let mut found = 0;
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| {
-                Error::new(ErrorKind::InvalidInput, format!("the CA file is not valid PEM ({e}); pass a PEM certificate"))
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("the CA file is not valid PEM ({e}); pass a PEM certificate"),
+                )
             })?;
             self.extra_roots.push(cert);
             found += 1;
@@ -74,7 +77,10 @@ impl TlsConfig {
             }
             for cert in &self.extra_roots {
                 roots.add(cert.clone()).map_err(|e| {
-                    Error::new(ErrorKind::InvalidInput, format!("a CA certificate cannot be used as a root: {e}"))
+                    Error::new(
+                        ErrorKind::InvalidInput,
+                        format!("a CA certificate cannot be used as a root: {e}"),
+                    )
                 })?;
             }
             builder.with_root_certificates(roots).with_no_client_auth()
@@ -120,7 +126,10 @@ impl TlsConnector {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let name = ServerName::try_from(host.to_owned()).map_err(|_| {
-            Error::new(ErrorKind::InvalidInput, format!("{host:?} is not a valid host name for TLS"))
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("{host:?} is not a valid host name for TLS"),
+            )
         })?;
         self.inner.connect(name, stream).await.map_err(|e| {
             let kind = if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {

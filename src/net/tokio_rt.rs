@@ -28,9 +28,14 @@ impl Timer for TokioTimer {
 pub async fn connect_tcp(server: &ServerConfig) -> Result<TcpStream> {
     let addr = (server.host.as_str(), server.port);
     let what = format!("a TCP connection to {server}");
-    let tcp = with_timeout(&TokioTimer, server.timeout, &what, tokio::net::TcpStream::connect(addr))
-        .await?
-        .map_err(|e| Error::network(&server.to_string(), e))?;
+    let tcp = with_timeout(
+        &TokioTimer,
+        server.timeout,
+        &what,
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await?
+    .map_err(|e| Error::network(&server.to_string(), e))?;
     // Commands are small and latency-bound; don't let Nagle hold them back.
     let _ = tcp.set_nodelay(true);
     Ok(tcp.compat())
@@ -46,7 +51,13 @@ pub async fn connect(server: &ServerConfig) -> Result<MaybeTls<TcpStream>> {
         Security::Tls => {
             let connector = TlsConnector::new(&server.tls)?;
             let what = format!("the TLS handshake with {server}");
-            let tls = with_timeout(&TokioTimer, server.timeout, &what, connector.connect(&server.host, tcp)).await??;
+            let tls = with_timeout(
+                &TokioTimer,
+                server.timeout,
+                &what,
+                connector.connect(&server.host, tcp),
+            )
+            .await??;
             Ok(MaybeTls::Tls(Box::new(tls)))
         }
         Security::StartTls | Security::Plaintext => Ok(MaybeTls::Plain(tcp)),

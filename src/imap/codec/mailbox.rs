@@ -102,22 +102,40 @@ impl MailboxName {
 fn decode_name(raw: &[u8]) -> DecodedName {
     if raw.is_ascii() {
         if !raw.contains(&b'&') {
-            return DecodedName { text: ascii(raw), encoding: NameEncoding::Ascii };
+            return DecodedName {
+                text: ascii(raw),
+                encoding: NameEncoding::Ascii,
+            };
         }
         return match decode_mutf7(raw) {
-            Some(text) => DecodedName { text, encoding: NameEncoding::ModifiedUtf7 },
-            None => DecodedName { text: ascii(raw), encoding: NameEncoding::AsciiLiteral },
+            Some(text) => DecodedName {
+                text,
+                encoding: NameEncoding::ModifiedUtf7,
+            },
+            None => DecodedName {
+                text: ascii(raw),
+                encoding: NameEncoding::AsciiLiteral,
+            },
         };
     }
     if let Ok(text) = std::str::from_utf8(raw) {
-        return DecodedName { text: text.to_owned(), encoding: NameEncoding::Utf8 };
+        return DecodedName {
+            text: text.to_owned(),
+            encoding: NameEncoding::Utf8,
+        };
     }
     for encoding in LEGACY_CHARSETS {
         if let Some(text) = encoding.decode_without_bom_handling_and_without_replacement(raw) {
-            return DecodedName { text: text.into_owned(), encoding: NameEncoding::Legacy(encoding) };
+            return DecodedName {
+                text: text.into_owned(),
+                encoding: NameEncoding::Legacy(encoding),
+            };
         }
     }
-    DecodedName { text: String::from_utf8_lossy(raw).into_owned(), encoding: NameEncoding::Lossy }
+    DecodedName {
+        text: String::from_utf8_lossy(raw).into_owned(),
+        encoding: NameEncoding::Lossy,
+    }
 }
 
 fn ascii(raw: &[u8]) -> String {
@@ -170,7 +188,10 @@ fn flush_run(out: &mut String, run: &mut Vec<u16>) {
     out.push('&');
     let bytes: Vec<u8> = run.iter().flat_map(|u| u.to_be_bytes()).collect();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
         let digits = chunk.len() + 1;
         for i in 0..digits {
             out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);

@@ -1,0 +1,957 @@
+//! The engine: one account, from the source server into a [`Migrator`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use futures::io::{AsyncRead, AsyncWrite};
+
+use crate::folder::{Decision, FolderPlan, ListedFolder, PlanOptions, Role, SourceListing, TargetPath};
+use crate::imap::codec::{Flag, KnownCode, MailboxName, StatusAttribute};
+use crate::imap::{CommandFailed, FetchItems, FetchedMessage, Session, SessionOptions};
+use crate::net::{MaybeTls, ServerConfig, Timer};
+use crate::sync::report::{Counts, FolderReport, Report};
+use crate::sync::{Event, Fingerprint, Message, Migrator, SkipReason, SourceId, SyncState, TargetFolder};
+use crate::{Credentials, Error, ErrorKind, Result, Uid, UidSet};
+
+/// Opens the TCP connections the engine needs. The `tokio` feature supplies
+/// [`TcpConnector`]; hosts on another runtime implement this trait.
+pub trait Connector: Send + Sync + fmt::Debug {
+    /// The connected byte stream (plain TCP; the engine does TLS itself).
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// Connects to `server`'s host and port.
+    fn connect(&self, server: &ServerConfig) -> impl Future<Output = Result<Self::Stream>> + Send;
+}
+
+/// TCP connections on tokio.
+#[cfg(feature = "tokio")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpConnector;
+
+#[cfg(feature = "tokio")]
+impl Connector for TcpConnector {
+    type Stream = crate::net::TcpStream;
+    async fn connect(&self, server: &ServerConfig) -> Result<Self::Stream> {
+        crate::net::connect_tcp(server).await
+    }
+}
+
+/// The old mailbox: which server, which protocol, which account.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// An IMAP server: every folder, per the folder plan.
+    Imap {
+        /// Where it is.
+        server: ServerConfig,
+        /// The account.
+        credentials: Credentials,
+        /// Session limits and options (ID, pipelining).
+        session: SessionOptions,
+    },
+    /// A POP3 server: the inbox only.
+    Pop3 {
+        /// Where it is.
+        server: ServerConfig,
+        /// The account.
+        credentials: Credentials,
+    },
+}
+
+impl Source {
+    /// An IMAP source with default session options.
+    pub fn imap(server: ServerConfig, credentials: Credentials) -> Source {
+        Source::Imap {
+            server,
+            credentials,
+            session: SessionOptions::default(),
+        }
+    }
+
+    /// A POP3 source.
+    pub fn pop3(server: ServerConfig, credentials: Credentials) -> Source {
+        Source::Pop3 { server, credentials }
+    }
+}
+
+/// Keep copying new mail after the first pass, until the window closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watch {
+    /// How long after the start to keep watching (the guide's window: 30 days by default).
+    pub window: Duration,
+    /// How often to look for new mail.
+    pub poll_interval: Duration,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Watch {
+            window: Duration::from_secs(30 * 24 * 3600),
+            poll_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+/// How the engine runs. `Default` gives sensible values for a real migration.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Folder layout, exclusions, role names.
+    pub plan: PlanOptions,
+    /// Only messages received on or after this date (IMAP `SINCE`, day granularity).
+    pub since: Option<SystemTime>,
+    /// Messages larger than this are skipped (and reported), not copied.
+    pub max_message_size: Option<u64>,
+    /// Plan and count, write nothing.
+    pub dry_run: bool,
+    /// Connections to the source, each copying one folder at a time.
+    pub connections: usize,
+    /// UIDs asked for in one `UID FETCH`.
+    pub fetch_chunk: u32,
+    /// Messages handed to [`Migrator::store_batch`] at once; the state is saved after each
+    /// batch, so a crash re-offers at most this many messages per folder.
+    pub batch_messages: usize,
+    /// Bytes handed to [`Migrator::store_batch`] at once (a batch ends at whichever limit
+    /// comes first). With `connections`, this bounds the engine's memory.
+    pub batch_bytes: u64,
+    /// Keep copying new mail after the first pass.
+    pub watch: Option<Watch>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            plan: PlanOptions::default(),
+            since: None,
+            max_message_size: None,
+            dry_run: false,
+            connections: 3,
+            fetch_chunk: 2000,
+            batch_messages: 200,
+            batch_bytes: 16 << 20,
+            watch: None,
+        }
+    }
+}
+
+/// Moves one account from a [`Source`] into a [`Migrator`].
+///
+/// Run it again at any time: it copies only what is missing. Drop its future at any point
+/// (a crash, Ctrl-C): the state saved after every batch lets the next run resume without
+/// losing or duplicating a message.
+#[derive(Debug)]
+pub struct Engine<M, C> {
+    source: Source,
+    migrator: M,
+    connector: C,
+    timer: Arc<dyn Timer>,
+    options: EngineOptions,
+}
+
+/// A folder to copy, as planned.
+#[derive(Debug, Clone)]
+struct Job {
+    /// Index of the folder in the report.
+    index: usize,
+    source: MailboxName,
+    display: String,
+    target: TargetFolder,
+}
+
+/// What the folder workers share.
+struct Shared {
+    state: Mutex<SyncState>,
+    report: Mutex<Report>,
+    queue: Mutex<VecDeque<Job>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The data behind these locks stays consistent between statements; go on after a panic
+    // elsewhere rather than poison the whole migration.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+type ImapSession<C> = Session<MaybeTls<<C as Connector>::Stream>>;
+
+impl<M: Migrator, C: Connector> Engine<M, C> {
+    /// An engine for `source` into `migrator`.
+    pub fn new(
+        source: Source,
+        migrator: M,
+        connector: C,
+        timer: Arc<dyn Timer>,
+        options: EngineOptions,
+    ) -> Self {
+        Engine {
+            source,
+            migrator,
+            connector,
+            timer,
+            options,
+        }
+    }
+
+    /// The migrator (e.g. to inspect a built-in store after the run).
+    pub fn migrator(&self) -> &M {
+        &self.migrator
+    }
+
+    /// Runs the migration: one pass, then with [`EngineOptions::watch`] further passes until
+    /// the window closes.
+    pub async fn run(&self) -> Result<Report> {
+        let started = self.timer.now();
+        let mut report = Report {
+            dry_run: self.options.dry_run,
+            ..Report::default()
+        };
+        loop {
+            report = match &self.source {
+                Source::Imap { .. } => self.imap_pass(report).await?,
+                Source::Pop3 { .. } => self.pop3_pass(report).await?,
+            };
+            report.passes += 1;
+            let Some(watch) = self.options.watch.filter(|_| !self.options.dry_run) else {
+                return Ok(report);
+            };
+            let deadline = started + watch.window;
+            let now = self.timer.now();
+            if now >= deadline {
+                return Ok(report);
+            }
+            let left = deadline.duration_since(now).unwrap_or_default();
+            self.timer.sleep(watch.poll_interval.min(left)).await;
+            if self.timer.now() >= deadline {
+                return Ok(report);
+            }
+        }
+    }
+
+    async fn open_imap(&self) -> Result<ImapSession<C>> {
+        let Source::Imap {
+            server,
+            credentials,
+            session,
+        } = &self.source
+        else {
+            unreachable_source()?
+        };
+        let stream = self.connector.connect(server).await?;
+        let mut session = Session::establish(stream, server, self.timer.clone(), session.clone()).await?;
+        if !session.greeting().preauth {
+            session.login(credentials).await?;
+        }
+        Ok(session)
+    }
+
+    async fn imap_pass(&self, previous: Report) -> Result<Report> {
+        let mut first = self.open_imap().await?;
+        let source_listing = list_source(&mut first).await?;
+        let target_listing = self.migrator.target_listing().await?;
+        let mut state = self.migrator.load_state().await?.unwrap_or_else(SyncState::new);
+        check_format(&state)?;
+
+        let mut plan_options = self.options.plan.clone();
+        for folder in &state.folders {
+            if !folder.target.is_empty() {
+                plan_options
+                    .previous
+                    .entry(folder.source.to_mailbox_name())
+                    .or_insert_with(|| TargetPath::new(folder.target.iter().cloned()));
+            }
+        }
+        let plan = FolderPlan::build(&source_listing, &target_listing, &plan_options);
+
+        let mut report = Report {
+            passes: previous.passes,
+            dry_run: self.options.dry_run,
+            folders: Vec::new(),
+        };
+        let mut jobs = VecDeque::new();
+        let mut parents_only = Vec::new();
+        for entry in plan.entries() {
+            let display = entry.source.decode().text;
+            let old = previous.folders.iter().find(|f| f.source == display);
+            let mut folder = FolderReport {
+                source: display.clone(),
+                ..FolderReport::default()
+            };
+            if let Some(old) = old {
+                folder.counts = Counts {
+                    copied_this_run: old.counts.copied_this_run,
+                    ..old.counts
+                };
+                folder.counts.skipped = old.counts.skipped;
+                folder.counts.failed = 0;
+            }
+            match &entry.decision {
+                Decision::Copy { path, role } => {
+                    folder.target = Some(path.clone());
+                    folder.role = *role;
+                    let target = TargetFolder {
+                        path: path.components().to_vec(),
+                        role: *role,
+                    };
+                    let index = report.folders.len();
+                    jobs.push_back(Job {
+                        index,
+                        source: entry.source.clone(),
+                        display,
+                        target,
+                    });
+                }
+                Decision::CreateOnly { path } => {
+                    folder.target = Some(path.clone());
+                    folder.skipped_because = Some("holds no messages; created as a parent folder".into());
+                    parents_only.push(TargetFolder {
+                        path: path.components().to_vec(),
+                        role: None,
+                    });
+                }
+                Decision::Skip(reason) => {
+                    folder.skipped_because = Some(format!("{reason:?}"));
+                    self.migrator.event(&Event::Skipped {
+                        source: display,
+                        reason: SkipReason::FolderExcluded(format!("{reason:?}")),
+                    });
+                }
+            }
+            report.folders.push(folder);
+        }
+
+        if !self.options.dry_run {
+            // Parents first, so hierarchies are created top-down.
+            let mut targets: Vec<&TargetFolder> = parents_only
+                .iter()
+                .chain(jobs.iter().map(|j| &j.target))
+                .collect();
+            targets.sort_by(|a, b| a.path.len().cmp(&b.path.len()).then_with(|| a.path.cmp(&b.path)));
+            targets.dedup();
+            for target in targets {
+                self.migrator.prepare_folder(target).await?;
+            }
+            // Record the mapping now, so the next run keeps these names even if this one dies.
+            for job in &jobs {
+                let folder = state.folder_mut(&job.source);
+                folder.target = job.target.path.clone();
+            }
+            self.migrator.save_state(&state).await?;
+        }
+
+        let shared = Shared {
+            state: Mutex::new(state),
+            report: Mutex::new(report),
+            queue: Mutex::new(jobs),
+        };
+        let workers = self.options.connections.max(1);
+        let mut first = Some(first);
+        let mut tasks = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            tasks.push(self.imap_worker(first.take(), &shared));
+        }
+        let results = futures::future::join_all(tasks).await;
+        // A fatal error (bad credentials, a target that refuses everything) stops the pass.
+        for result in results {
+            result?;
+        }
+        let state = shared.state.into_inner().unwrap_or_else(PoisonError::into_inner);
+        if !self.options.dry_run {
+            self.migrator.save_state(&state).await?;
+        }
+        Ok(shared.report.into_inner().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Takes folders off the shared queue until it is empty, on its own connection.
+    async fn imap_worker(&self, session: Option<ImapSession<C>>, shared: &Shared) -> Result<()> {
+        let mut session = session;
+        loop {
+            let Some(job) = lock(&shared.queue).pop_front() else {
+                break;
+            };
+            if session.as_ref().is_none_or(|s| s.is_closed()) {
+                session = Some(self.open_imap().await?);
+            }
+            let Some(live) = session.as_mut() else { continue };
+            match self.copy_folder(live, &job, shared).await {
+                Ok(()) => {}
+                Err(err) if is_fatal(&err) => return Err(err),
+                Err(err) => {
+                    // Transient or folder-specific: note it and go on; the next pass retries.
+                    let mut report = lock(&shared.report);
+                    if let Some(folder) = report.folders.get_mut(job.index) {
+                        folder.errors.push(err.to_string());
+                    }
+                    drop(report);
+                    self.migrator.event(&Event::Failed {
+                        source: job.display.clone(),
+                        error: err.to_string(),
+                    });
+                    if session.as_ref().is_some_and(|s| s.is_closed()) {
+                        session = None;
+                    }
+                }
+            }
+        }
+        if let Some(session) = session {
+            // Best effort: the work is saved; a failed LOGOUT changes nothing.
+            let _ = session.logout().await;
+        }
+        Ok(())
+    }
+
+    async fn copy_folder(&self, session: &mut ImapSession<C>, job: &Job, shared: &Shared) -> Result<()> {
+        let status = match session
+            .status(
+                &job.source,
+                &[
+                    StatusAttribute::Messages,
+                    StatusAttribute::UidNext,
+                    StatusAttribute::UidValidity,
+                ],
+            )
+            .await
+        {
+            Ok(status) => status,
+            Err(err) if vanished(&err) => return self.folder_vanished(job, shared),
+            Err(err) => return Err(err),
+        };
+        let saved = lock(&shared.state).folder(&job.source).cloned();
+        // New mail always raises UIDNEXT: unchanged UIDNEXT and UIDVALIDITY mean nothing new.
+        if let (Some(saved), Some(uid_next), Some(uid_validity)) =
+            (&saved, status.uid_next, status.uid_validity)
+            && saved.uid_validity == uid_validity
+            && saved.uid_next == Some(uid_next)
+            && !self.options.dry_run
+        {
+            let mut report = lock(&shared.report);
+            if let Some(folder) = report.folders.get_mut(job.index) {
+                folder.counts.known = u64::from(status.messages.unwrap_or(0));
+                folder.counts.copied = saved.copied.len().min(folder.counts.known);
+            }
+            return Ok(());
+        }
+
+        let mailbox = match session.examine(&job.source).await {
+            Ok(mailbox) => mailbox,
+            Err(err) if vanished(&err) => return self.folder_vanished(job, shared),
+            Err(err) => return Err(err),
+        };
+        let uid_validity = mailbox.uid_validity.unwrap_or(0);
+        let uid_next = mailbox.uid_next;
+
+        // What the source holds: every UID with its size, in one round trip.
+        let mut present = Vec::with_capacity(mailbox.exists as usize);
+        if mailbox.exists > 0 {
+            let all = UidSet::range(Uid::MIN, Uid::MAX);
+            let items = FetchItems {
+                flags: false,
+                internal_date: false,
+                size: true,
+                body: false,
+                modseq: false,
+            };
+            let mut stream = session.uid_fetch(&all, items).await?;
+            while let Some(message) = stream.next().await {
+                let message = message?;
+                present.push((message.uid, u64::from(message.size.unwrap_or(0))));
+            }
+        }
+        present.sort_unstable();
+        let present_set: UidSet = present.iter().map(|&(uid, _)| uid).collect();
+        let size_of = |uid: Uid| {
+            present
+                .binary_search_by_key(&uid, |&(u, _)| u)
+                .map_or(0, |i| present[i].1)
+        };
+
+        // The state's UIDs only mean something under the same UIDVALIDITY.
+        let recovering = saved.as_ref().is_none_or(|s| s.uid_validity != uid_validity);
+        let mut copied = match &saved {
+            Some(s) if !recovering => s.copied.clone(),
+            _ => UidSet::new(),
+        };
+        let mut wanted = present_set.difference(&copied);
+        if let Some(since) = self.options.since {
+            let matching = session.uid_search(&format!("SINCE {}", imap_date(since))).await?;
+            let before: UidSet = wanted.difference(&matching);
+            let skipped = before.len();
+            wanted = wanted.difference(&before);
+            if skipped > 0 {
+                self.count_skipped(shared, job, skipped, SkipReason::BeforeSinceDate);
+            }
+        }
+        if let Some(max) = self.options.max_message_size {
+            let too_large: UidSet = wanted.iter().filter(|&uid| size_of(uid) > max).collect();
+            for uid in too_large.iter() {
+                // Settled: recorded as done so it is not fetched again on every pass.
+                copied.insert(uid);
+                self.count_skipped(shared, job, 1, SkipReason::TooLarge { size: size_of(uid) });
+            }
+            wanted = wanted.difference(&too_large);
+        }
+        let known = present.len() as u64;
+        let known_bytes: u64 = present.iter().map(|&(_, size)| size).sum();
+        let remaining_bytes: u64 = wanted.iter().map(size_of).sum();
+        {
+            let mut report = lock(&shared.report);
+            if let Some(folder) = report.folders.get_mut(job.index) {
+                folder.counts.known = known;
+                folder.counts.known_bytes = known_bytes;
+                folder.counts.copied = present_set.len() - present_set.difference(&copied).len();
+            }
+        }
+        self.migrator.event(&Event::FolderStarted {
+            source: job.display.clone(),
+            target: job.target.clone(),
+            known,
+            remaining: wanted.len(),
+            remaining_bytes,
+        });
+        if self.options.dry_run {
+            let mut report = lock(&shared.report);
+            if let Some(folder) = report.folders.get_mut(job.index) {
+                folder.counts.known = known;
+            }
+            return Ok(());
+        }
+
+        // After a UIDVALIDITY change or a lost state, the target's content decides.
+        let mut in_target = if recovering && !wanted.is_empty() {
+            self.migrator
+                .fingerprints(&job.target)
+                .await?
+                .filter(|c| c.total() > 0)
+        } else {
+            None
+        };
+        {
+            let mut state = lock(&shared.state);
+            let folder = state.folder_mut(&job.source);
+            folder.uid_validity = uid_validity;
+            folder.copied = copied.clone();
+            folder.target = job.target.path.clone();
+        }
+
+        let mut failures = 0u64;
+        for chunk in wanted.chunks(self.options.fetch_chunk.max(1)) {
+            let mut stream = session.uid_fetch(&chunk, FetchItems::MIGRATION).await?;
+            let mut batch = Vec::new();
+            let mut batch_bytes = 0u64;
+            let mut seen = UidSet::new();
+            while let Some(fetched) = stream.next().await {
+                let fetched = fetched?;
+                seen.insert(fetched.uid);
+                let Some(message) = self.message(job, uid_validity, fetched) else {
+                    continue;
+                };
+                if let Some(counts) = in_target.as_mut()
+                    && counts.take(&message.fingerprint)
+                {
+                    self.settle_skipped(shared, job, &message, SkipReason::AlreadyInTarget);
+                    continue;
+                }
+                batch_bytes += message.raw.len() as u64;
+                batch.push(message);
+                if batch.len() >= self.options.batch_messages || batch_bytes >= self.options.batch_bytes {
+                    failures += self.store_batch(shared, job, std::mem::take(&mut batch)).await?;
+                    batch_bytes = 0;
+                }
+            }
+            drop(stream);
+            failures += self.store_batch(shared, job, batch).await?;
+            let vanished = chunk.difference(&seen).len();
+            if vanished > 0 {
+                self.count_skipped(shared, job, vanished, SkipReason::VanishedAtSource);
+            }
+        }
+        if failures == 0 {
+            let mut state = lock(&shared.state);
+            state.folder_mut(&job.source).uid_next = uid_next;
+        }
+        let state = lock(&shared.state).clone();
+        self.migrator.save_state(&state).await?;
+        self.migrator.event(&Event::FolderFinished {
+            source: job.display.clone(),
+        });
+        Ok(())
+    }
+
+    /// The message to store, `None` (reported) when the server sent no body.
+    fn message(&self, job: &Job, uid_validity: u32, fetched: FetchedMessage) -> Option<Message> {
+        let raw = fetched.body?;
+        Some(Message {
+            fingerprint: Fingerprint::of_message(&raw),
+            raw,
+            flags: fetched.flags.into_iter().filter(|f| *f != Flag::Recent).collect(),
+            internal_date: fetched.internal_date,
+            source: SourceId::Imap {
+                folder: job.source.clone(),
+                uid_validity,
+                uid: fetched.uid,
+            },
+        })
+    }
+
+    /// Stores a batch, records what landed and saves the state; returns how many failed.
+    async fn store_batch(&self, shared: &Shared, job: &Job, batch: Vec<Message>) -> Result<u64> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<(SourceId, u64)> = batch
+            .iter()
+            .map(|m| (m.source.clone(), m.raw.len() as u64))
+            .collect();
+        let results = self.migrator.store_batch(&job.target, batch).await;
+        let mut failed = 0;
+        let mut first_fatal = None;
+        {
+            let mut state = lock(&shared.state);
+            let mut report = lock(&shared.report);
+            let folder_report = report.folders.get_mut(job.index);
+            let mut counts = Counts::default();
+            let mut errors = Vec::new();
+            for ((id, bytes), result) in ids.into_iter().zip(results) {
+                match result {
+                    Ok(()) => {
+                        match &id {
+                            SourceId::Imap { uid, .. } => {
+                                state.folder_mut(&job.source).copied.insert(*uid);
+                            }
+                            SourceId::Pop3 { uidl } => {
+                                state
+                                    .pop3
+                                    .get_or_insert_with(Default::default)
+                                    .copied_uidls
+                                    .insert(uidl.clone());
+                            }
+                        }
+                        counts.copied += 1;
+                        counts.copied_this_run += 1;
+                        counts.copied_bytes += bytes;
+                        self.migrator.event(&Event::Copied {
+                            source: job.display.clone(),
+                            bytes,
+                        });
+                    }
+                    Err(err) => {
+                        failed += 1;
+                        counts.failed += 1;
+                        if errors.len() < 5 {
+                            errors.push(err.to_string());
+                        }
+                        self.migrator.event(&Event::Failed {
+                            source: job.display.clone(),
+                            error: err.to_string(),
+                        });
+                        if is_fatal(&err) && first_fatal.is_none() {
+                            first_fatal = Some(err);
+                        }
+                    }
+                }
+            }
+            if let Some(folder) = folder_report {
+                folder.counts.copied = (folder.counts.copied + counts.copied).min(folder.counts.known);
+                folder.counts.copied_this_run += counts.copied_this_run;
+                folder.counts.copied_bytes += counts.copied_bytes;
+                folder.counts.failed += counts.failed;
+                folder.errors.extend(errors);
+                folder.errors.truncate(5);
+            }
+        }
+        let state = lock(&shared.state).clone();
+        self.migrator.save_state(&state).await?;
+        match first_fatal {
+            Some(err) => Err(err),
+            None => Ok(failed),
+        }
+    }
+
+    fn settle_skipped(&self, shared: &Shared, job: &Job, message: &Message, reason: SkipReason) {
+        if let SourceId::Imap { uid, .. } = &message.source {
+            lock(&shared.state).folder_mut(&job.source).copied.insert(*uid);
+        }
+        let mut report = lock(&shared.report);
+        if let Some(folder) = report.folders.get_mut(job.index) {
+            folder.counts.skipped += 1;
+            folder.counts.copied = (folder.counts.copied + 1).min(folder.counts.known);
+        }
+        drop(report);
+        self.migrator.event(&Event::Skipped {
+            source: job.display.clone(),
+            reason,
+        });
+    }
+
+    fn count_skipped(&self, shared: &Shared, job: &Job, n: u64, reason: SkipReason) {
+        if n == 0 {
+            return;
+        }
+        let mut report = lock(&shared.report);
+        if let Some(folder) = report.folders.get_mut(job.index) {
+            folder.counts.skipped += n;
+        }
+        drop(report);
+        self.migrator.event(&Event::Skipped {
+            source: job.display.clone(),
+            reason,
+        });
+    }
+
+    fn folder_vanished(&self, job: &Job, shared: &Shared) -> Result<()> {
+        let mut report = lock(&shared.report);
+        if let Some(folder) = report.folders.get_mut(job.index) {
+            folder.skipped_because = Some("the folder vanished from the source during the migration".into());
+        }
+        drop(report);
+        self.migrator.event(&Event::Skipped {
+            source: job.display.clone(),
+            reason: SkipReason::FolderExcluded("vanished at the source".into()),
+        });
+        Ok(())
+    }
+
+    async fn pop3_pass(&self, previous: Report) -> Result<Report> {
+        let Source::Pop3 { server, credentials } = &self.source else {
+            unreachable_source()?
+        };
+        let stream = self.connector.connect(server).await?;
+        let mut session =
+            crate::pop3::Session::from_stream(stream, server, self.timer.clone(), Default::default()).await?;
+        session.login(credentials).await?;
+
+        // The inbox is the only folder POP3 has: plan it like an IMAP INBOX.
+        let listing = SourceListing::new([ListedFolder::new("INBOX", None, Vec::<String>::new())]);
+        let target_listing = self.migrator.target_listing().await?;
+        let plan = FolderPlan::build(&listing, &target_listing, &self.options.plan);
+        let inbox = MailboxName::from_raw(&b"INBOX"[..]);
+        let (path, role) = match plan.entry(&inbox).map(|e| &e.decision) {
+            Some(Decision::Copy { path, role }) => (path.clone(), *role),
+            _ => (TargetPath::new(["INBOX"]), Some(Role::Inbox)),
+        };
+        let target = TargetFolder {
+            path: path.components().to_vec(),
+            role,
+        };
+        let job = Job {
+            index: 0,
+            source: inbox,
+            display: "INBOX".into(),
+            target: target.clone(),
+        };
+
+        let mut state = self.migrator.load_state().await?.unwrap_or_else(SyncState::new);
+        check_format(&state)?;
+        let done = state
+            .pop3
+            .get_or_insert_with(Default::default)
+            .copied_uidls
+            .clone();
+
+        let ids = session.unique_ids().await?;
+        let sizes = session.list().await?;
+        let size_of = |msg: u32| sizes.iter().find(|l| l.msg == msg).map_or(0, |l| l.size);
+        let mut report = Report {
+            passes: previous.passes,
+            dry_run: self.options.dry_run,
+            folders: Vec::new(),
+        };
+        let mut folder = FolderReport {
+            source: "INBOX".into(),
+            target: Some(path),
+            role,
+            ..FolderReport::default()
+        };
+        if let Some(old) = previous.folders.first() {
+            folder.counts.copied_this_run = old.counts.copied_this_run;
+            folder.counts.copied_bytes = old.counts.copied_bytes;
+            folder.counts.skipped = old.counts.skipped;
+        }
+        folder.counts.known = ids.len() as u64;
+        folder.counts.known_bytes = sizes.iter().map(|l| l.size).sum();
+        folder.counts.copied = ids.iter().filter(|e| done.contains(&e.uid)).count() as u64;
+        let wanted: Vec<_> = ids.into_iter().filter(|e| !done.contains(&e.uid)).collect();
+        report.folders.push(folder);
+        self.migrator.event(&Event::FolderStarted {
+            source: job.display.clone(),
+            target: target.clone(),
+            known: report.folders[0].counts.known,
+            remaining: wanted.len() as u64,
+            remaining_bytes: wanted.iter().map(|e| size_of(e.msg)).sum(),
+        });
+        if self.options.dry_run {
+            let _ = session.quit().await;
+            return Ok(report);
+        }
+        self.migrator.prepare_folder(&target).await?;
+        state.pop3.get_or_insert_with(Default::default);
+        self.migrator.save_state(&state).await?;
+        let shared = Shared {
+            state: Mutex::new(state),
+            report: Mutex::new(report),
+            queue: Mutex::new(VecDeque::new()),
+        };
+
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0u64;
+        for entry in wanted {
+            if let Some(max) = self.options.max_message_size
+                && size_of(entry.msg) > max
+            {
+                let mut report = lock(&shared.report);
+                report.folders[0].counts.skipped += 1;
+                drop(report);
+                self.migrator.event(&Event::Skipped {
+                    source: job.display.clone(),
+                    reason: SkipReason::TooLarge {
+                        size: size_of(entry.msg),
+                    },
+                });
+                continue;
+            }
+            let raw = session.retr(entry.msg).await?;
+            batch_bytes += raw.len() as u64;
+            batch.push(Message {
+                fingerprint: Fingerprint::of_message(&raw),
+                raw,
+                flags: Vec::new(),
+                internal_date: None,
+                source: SourceId::Pop3 { uidl: entry.uid },
+            });
+            if batch.len() >= self.options.batch_messages || batch_bytes >= self.options.batch_bytes {
+                self.store_batch(&shared, &job, std::mem::take(&mut batch))
+                    .await?;
+                batch_bytes = 0;
+            }
+        }
+        self.store_batch(&shared, &job, batch).await?;
+        // Read-only: QUIT without DELE removes nothing.
+        let _ = session.quit().await;
+        self.migrator.event(&Event::FolderFinished {
+            source: job.display.clone(),
+        });
+        Ok(shared.report.into_inner().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// The source's folders as the planner wants them, with the personal namespace prefix.
+async fn list_source<S>(session: &mut Session<S>) -> Result<SourceListing>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let namespaces = if session.capabilities().has("NAMESPACE") {
+        session.namespace().await?
+    } else {
+        None
+    };
+    let items = session.list_all().await?;
+    let folders = items.into_iter().map(|item| ListedFolder {
+        name: item.name,
+        delimiter: item.delimiter,
+        attributes: item.attributes.iter().map(attribute_text).collect(),
+    });
+    let mut listing = SourceListing::new(folders);
+    if let Some(personal) = namespaces.as_ref().and_then(|n| n.personal.first()) {
+        listing.personal_prefix = personal.prefix.clone();
+    }
+    Ok(listing)
+}
+
+fn attribute_text(attribute: &crate::imap::codec::NameAttribute) -> String {
+    use crate::imap::codec::NameAttribute as A;
+    match attribute {
+        A::NoInferiors => "\\Noinferiors".into(),
+        A::NoSelect => "\\Noselect".into(),
+        A::NonExistent => "\\NonExistent".into(),
+        A::Marked => "\\Marked".into(),
+        A::Unmarked => "\\Unmarked".into(),
+        A::HasChildren => "\\HasChildren".into(),
+        A::HasNoChildren => "\\HasNoChildren".into(),
+        A::Subscribed => "\\Subscribed".into(),
+        A::Remote => "\\Remote".into(),
+        A::All => "\\All".into(),
+        A::Archive => "\\Archive".into(),
+        A::Drafts => "\\Drafts".into(),
+        A::Flagged => "\\Flagged".into(),
+        A::Junk => "\\Junk".into(),
+        A::Sent => "\\Sent".into(),
+        A::Trash => "\\Trash".into(),
+        A::Important => "\\Important".into(),
+        A::Inbox => "\\Inbox".into(),
+        A::Extension(other) => other.clone(),
+    }
+}
+
+/// An error after which going on with other folders is pointless.
+fn is_fatal(err: &Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::Auth | ErrorKind::Io | ErrorKind::Tls | ErrorKind::InvalidInput
+    ) || (err.kind() == ErrorKind::TargetRefused
+        && CommandFailed::of(err).is_some_and(|f| f.has_code(KnownCode::OverQuota)))
+}
+
+/// Whether the source says the folder does not exist (renamed or deleted mid-run).
+fn vanished(err: &Error) -> bool {
+    CommandFailed::of(err).is_some_and(|f| f.has_code(KnownCode::NonExistent))
+        || (err.kind() == ErrorKind::SourceRefused && err.message().to_ascii_lowercase().contains("exist"))
+}
+
+fn check_format(state: &SyncState) -> Result<()> {
+    if state.format > crate::sync::STATE_FORMAT {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the saved state has format {}, newer than this version understands ({}); upgrade mailmigrate",
+                state.format,
+                crate::sync::STATE_FORMAT
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn unreachable_source<T>() -> Result<T> {
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        "internal: wrong source kind for this pass",
+    ))
+}
+
+/// `d-Mon-yyyy` (RFC 3501 date) of a time, in UTC.
+fn imap_date(time: SystemTime) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    format!("{d}-{}-{y}", MONTHS[(m - 1) as usize])
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imap_dates_are_rfc3501_dates_in_utc() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_251_200); // 2024-03-01
+        assert_eq!(imap_date(t), "1-Mar-2024");
+        assert_eq!(imap_date(SystemTime::UNIX_EPOCH), "1-Jan-1970");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(imap_date(leap), "29-Feb-2000");
+    }
+}
