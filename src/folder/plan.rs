@@ -584,15 +584,32 @@ impl<'a> Planner<'a> {
         target_of[ROOT] = base;
 
         // The name the previous plan gave `node` (or implied for it) if it sat under the
-        // target folder `at` then too.
-        let preferred_name = |node: usize, at: usize, targets: &TargetTree| -> Option<String> {
-            let depth = if at == ROOT { 0 } else { targets.depth(at) };
-            let parent = targets.components(at);
-            places[node]
-                .iter()
-                .find(|(_, p)| p.len() == depth + 1 && targets.same(&p[..depth], &parent))
-                .map(|(_, p)| p[depth].clone())
-        };
+        // target folder `at` then too, with the folder whose earlier path says so. When the
+        // parent took exactly the name from that same earlier path (`verified`), the part
+        // above is known to match; otherwise it is compared, but only this deep, so a
+        // hostile listing with thousands of levels costs linear time.
+        const MAX_COMPARED_DEPTH: usize = 64;
+        let mut verified: Vec<Option<usize>> = vec![None; nodes.len()];
+        let preferred_name =
+            |node: usize, at: usize, above: Option<usize>, targets: &TargetTree| -> Option<(usize, String)> {
+                if places[node].is_empty() {
+                    return None;
+                }
+                let depth = if at == ROOT { 0 } else { targets.depth(at) };
+                let mut parent_path = None;
+                places[node]
+                    .iter()
+                    .filter(|(_, p)| p.len() == depth + 1)
+                    .find_map(|&(i, p)| {
+                        let matches = above == Some(i)
+                            || (depth <= MAX_COMPARED_DEPTH
+                                && targets.same(
+                                    &p[..depth],
+                                    parent_path.get_or_insert_with(|| targets.components(at)),
+                                ));
+                        matches.then(|| (i, p[depth].clone()))
+                    })
+            };
 
         let mut roles: Vec<(Role, usize)> = winners
             .iter()
@@ -614,8 +631,17 @@ impl<'a> Planner<'a> {
             target_of[node] = match self.destination(role, target_roles, base) {
                 Destination::At(path) => self.targets.occupy(&path),
                 Destination::Named { parent, name } => {
-                    let preferred = preferred_name(node, parent, &self.targets);
-                    self.targets.claim(parent, &name, preferred.as_deref(), claimant)
+                    let preferred = preferred_name(node, parent, None, &self.targets);
+                    let claimed = self.targets.claim(
+                        parent,
+                        &name,
+                        preferred.as_ref().map(|(_, n)| n.as_str()),
+                        claimant,
+                    );
+                    if let (Some(got), Some((i, wanted))) = (claimed, &preferred) {
+                        verified[node] = self.targets.is_named(got, wanted).then_some(*i);
+                    }
+                    claimed
                 }
             };
         }
@@ -636,11 +662,11 @@ impl<'a> Planner<'a> {
 
         for parent in 0..nodes.len() {
             let Some(at) = target_of[parent] else { continue };
-            let mut children: Vec<(usize, Option<String>)> = nodes[parent]
+            let mut children: Vec<(usize, Option<(usize, String)>)> = nodes[parent]
                 .children
                 .iter()
                 .filter(|&&c| wants[c] && role_of[c].is_none())
-                .map(|&c| (c, preferred_name(c, at, &self.targets)))
+                .map(|&c| (c, preferred_name(c, at, verified[parent], &self.targets)))
                 .collect();
             children.sort_by_key(|(c, preferred)| (preferred.is_none(), first[*c]));
             for (c, preferred) in children {
@@ -648,9 +674,11 @@ impl<'a> Planner<'a> {
                     folder: nodes[c].folder,
                     fresh: false,
                 };
-                target_of[c] = self
-                    .targets
-                    .claim(at, &nodes[c].name, preferred.as_deref(), claimant);
+                let wanted = preferred.as_ref().map(|(_, n)| n.as_str());
+                target_of[c] = self.targets.claim(at, &nodes[c].name, wanted, claimant);
+                if let (Some(got), Some((i, wanted))) = (target_of[c], &preferred) {
+                    verified[c] = self.targets.is_named(got, wanted).then_some(*i);
+                }
             }
         }
         Placement { target_of, role_of }

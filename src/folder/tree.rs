@@ -379,6 +379,12 @@ impl<'r> TargetTree<'r> {
                 .is_none_or(|max| self.rules.path_len(path) <= max)
     }
 
+    /// Whether `node` is called `name` (as the target compares names).
+    pub fn is_named(&self, node: usize, name: &str) -> bool {
+        let parent = self.nodes[node].parent;
+        self.key(parent, &self.nodes[node].name) == self.key(parent, name)
+    }
+
     pub fn depth(&self, node: usize) -> usize {
         self.nodes[node].depth
     }
