@@ -124,6 +124,7 @@ fn messy_source() -> SourceListing {
         ("Q&-A", &[]),
         (" padded ", &[]),
         (".hidden", &[]),
+        ("~backup", &[]),
         ("reports", &[]),
         ("Reports", &[]),
         ("&mHl27g-/&YqVUSg-", &[]),

@@ -45,7 +45,7 @@ const LOOKALIKES: [&str; 14] = [
 /// ends, case variants, system-folder names, CJK.
 fn name() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => "[ab/. *%\\\\&_Aa項目]{0,7}",
+        4 => "[ab/. *%\\\\&_~Aa項目]{0,7}",
         2 => select(LOOKALIKES.to_vec()).prop_map(str::to_owned),
         2 => (select(LOOKALIKES.to_vec()), "[/.][ab.]{0,3}").prop_map(|(a, b)| format!("{a}{b}")),
     ]

@@ -545,6 +545,7 @@ fn dovecot_into_maildir_replaces_dots_and_keeps_inbox_children() {
         * LIST (\HasNoChildren) "/" "Taxes \\ 2023"
         * LIST (\HasNoChildren) "/" "Work/Q&-A"
         * LIST (\HasNoChildren) "/" Entw&APw-rfe
+        * LIST (\HasNoChildren) "/" ~backup
         "#,
     ));
     let plan = FolderPlan::build(&source, &maildir(), &mirror());
@@ -566,6 +567,7 @@ fn dovecot_into_maildir_replaces_dots_and_keeps_inbox_children() {
             Taxes \\ 2023 => Taxes ＼ 2023
             Trash => Trash [trash]
             Work/Q&A => Work/Q&A
+            ~backup => ～backup
             "
         )
     );

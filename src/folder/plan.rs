@@ -205,8 +205,10 @@ pub struct PlanEntry {
 ///   new top-level folder named [`Role::default_name`]. Custom folders keep their
 ///   hierarchy; folders under a system folder follow it.
 /// - **Under address.** The root folder holds `Inbox`, one folder per role under its
-///   default name, and the custom hierarchy.
-/// - **Sanitising.** Each component is made acceptable ([`TargetRules::sanitize`]).
+///   default name (or [`PlanOptions::role_names`]), and the custom hierarchy.
+/// - **Sanitising.** Each component is made acceptable ([`TargetRules::sanitize`]) and cut
+///   to what the target's length limits leave under its parent; a folder with no room left
+///   at all is skipped ([`SkipReason::PathTooLong`]).
 /// - **Collisions.** No two source folders ever share a target folder, and none lands in
 ///   the target's system folders, its `\Noselect` folders or a reserved name. Names are
 ///   handed out level by level: at each level, folders whose previous target name is
@@ -214,10 +216,14 @@ pub struct PlanEntry {
 ///   a folder whose sanitised name is taken (compared without case if the target ignores
 ///   case) gets the first free ` (2)`, ` (3)`, ... So a folder keeps its target name across
 ///   runs as long as it keeps winning that order, or always when the previous mapping is
-///   passed in.
+///   passed in: names from the previous plan are held for their folders, so neither a new
+///   folder nor a newly recognised system folder takes them.
 /// - Folders listed only as parents (not themselves listed) are placed like the others
 ///   so their children keep the hierarchy; `\Noselect` folders are created only when
 ///   something is kept under them.
+/// - Two raw names that decode to the same path (`INBOX` and `inbox`, or one name sent
+///   in modified UTF-7 and in UTF-8) are two folders with two target folders; the folders
+///   below that path follow the one that holds a system role, else the first by raw name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderPlan {
     entries: Vec<PlanEntry>,
