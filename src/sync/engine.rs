@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use futures::io::{AsyncRead, AsyncWrite};
 
 use crate::folder::{Decision, FolderPlan, ListedFolder, PlanOptions, Role, SourceListing, TargetPath};
-use crate::imap::codec::{Flag, KnownCode, MailboxName, StatusAttribute};
+use crate::imap::codec::{Flag, InternalDate, KnownCode, MailboxName, StatusAttribute};
 use crate::imap::{CommandFailed, FetchItems, FetchedMessage, Session, SessionOptions};
 use crate::net::{MaybeTls, ServerConfig, Timer};
 use crate::sync::report::{Counts, FolderReport, Report};
@@ -75,7 +75,9 @@ impl Source {
     }
 }
 
-/// Keep copying new mail after the first pass, until the window closes.
+/// Keep copying new mail after the first pass, until the window closes. Between passes the
+/// engine waits with IMAP IDLE on the source's INBOX where offered (new mail there starts the
+/// next pass at once) and polls every folder at `poll_interval`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watch {
     /// How long after the start to keep watching (the guide's window: 30 days by default).
@@ -219,10 +221,40 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                 return Ok(report);
             }
             let left = deadline.duration_since(now).unwrap_or_default();
-            self.timer.sleep(watch.poll_interval.min(left)).await;
+            self.wait_for_news(watch.poll_interval.min(left)).await;
             if self.timer.now() >= deadline {
                 return Ok(report);
             }
+        }
+    }
+
+    /// Waits up to `max` for new mail: with IMAP IDLE on the source's INBOX where the server
+    /// offers it (new mail then starts the next pass at once), else by sleeping. Any trouble
+    /// with IDLE falls back to sleeping out the rest: the next pass reports real errors.
+    async fn wait_for_news(&self, max: Duration) {
+        let start = self.timer.now();
+        if let Source::Imap { .. } = &self.source
+            && let Ok(mut session) = self.open_imap().await
+        {
+            let inbox = MailboxName::from_raw(&b"INBOX"[..]);
+            if session.capabilities().has("IDLE") && session.examine(&inbox).await.is_ok() {
+                let idled = match session.idle().await {
+                    Ok(mut idle) => {
+                        let waited = idle.wait(max).await;
+                        let _ = idle.done().await;
+                        waited.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                let _ = session.logout().await;
+                if idled {
+                    return;
+                }
+            }
+        }
+        let waited = self.timer.now().duration_since(start).unwrap_or_default();
+        if let Some(rest) = max.checked_sub(waited) {
+            self.timer.sleep(rest).await;
         }
     }
 
@@ -448,6 +480,7 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                 size: true,
                 body: false,
                 modseq: false,
+                header: false,
             };
             let mut stream = session.uid_fetch(&all, items).await?;
             while let Some(message) = stream.next().await {
@@ -916,30 +949,17 @@ fn unreachable_source<T>() -> Result<T> {
     ))
 }
 
-/// `d-Mon-yyyy` (RFC 3501 date) of a time, in UTC.
+/// `d-Mon-yyyy` (RFC 3501 date) of a time, in UTC: the date part of its INTERNALDATE form.
 fn imap_date(time: SystemTime) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = time
+    let unix = time
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    format!("{d}-{}-{y}", MONTHS[(m - 1) as usize])
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let full = InternalDate {
+        unix,
+        offset_minutes: 0,
+    }
+    .to_imap_string();
+    full.trim_start().split(' ').next().unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]

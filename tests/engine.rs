@@ -1,5 +1,5 @@
-//! The engine end to end against the private Dovecot: IMAP (and POP3) source into the
-//! built-in Maildir target, checked through Dovecot's own view of both sides.
+//! The engine end to end against the private Dovecot: IMAP (and POP3) sources into the
+//! built-in Maildir and IMAP targets, checked through Dovecot's own view of both sides.
 
 mod support;
 
@@ -12,7 +12,7 @@ use futures::FutureExt;
 use mailmigrate::Result;
 use mailmigrate::folder::{Layout, PlanOptions, TargetListing};
 use mailmigrate::net::{ManualClock, Security, ServerConfig, Timer, TokioTimer};
-use mailmigrate::store::{Maildir, MaildirOptions, STATE_FILE_NAME};
+use mailmigrate::store::{Imap, ImapOptions, Maildir, MaildirOptions, STATE_FILE_NAME};
 use mailmigrate::sync::{
     Engine, EngineOptions, FingerprintCounts, Message, Migrator, Report, Source, SyncState, TargetFolder,
     TcpConnector, Watch,
@@ -94,6 +94,16 @@ fn engine<M: Migrator>(
     Engine::new(source, target, TcpConnector, timer, options)
 }
 
+/// An IMAP → Maildir engine with default options on the real clock.
+fn default_run(d: &Dovecot, user: &TestUser, root: &Path) -> Engine<Maildir, TcpConnector> {
+    engine(
+        imap_source(d, user),
+        open_maildir(root),
+        Arc::new(TokioTimer),
+        EngineOptions::default(),
+    )
+}
+
 /// One message as Dovecot shows it: body digest, flags (sorted, without `\Recent`) and
 /// received date.
 type Shown = (String, Vec<String>, i64);
@@ -140,7 +150,9 @@ fn shown(d: &Dovecot, user: &TestUser, location: Option<&Path>, mailbox: &str, d
                         .is_some_and(|n| n.starts_with(guid))
                 })
                 .unwrap_or_else(|| panic!("no file for {guid} in {}", dir.display()));
-            let body = std::fs::read(file).expect("read message file");
+            // Dovecot stores what arrives by APPEND with bare LF line ends (mail_save_crlf =
+            // no) and serves it with CRLF: compare messages as IMAP serves them.
+            let body = crlf(&std::fs::read(file).expect("read message file"));
             let mut flags: Vec<String> = flags
                 .split_whitespace()
                 .filter(|f| *f != "\\Recent")
@@ -152,6 +164,18 @@ fn shown(d: &Dovecot, user: &TestUser, location: Option<&Path>, mailbox: &str, d
         .collect();
     messages.sort();
     messages
+}
+
+/// `raw` with every bare LF turned into CRLF.
+fn crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
 }
 
 /// Source folder (UTF-8, `/`) → its messages; and the same for the target via the report.
@@ -229,12 +253,7 @@ async fn imap_to_maildir_copies_every_folder_exactly_and_a_second_run_copies_not
     let seeded = seed_source(d, &user);
     let (_guard, root) = target_dir("e2e");
 
-    let run = engine(
-        imap_source(d, &user),
-        open_maildir(&root),
-        Arc::new(TokioTimer),
-        EngineOptions::default(),
-    );
+    let run = default_run(d, &user, &root);
     let report = run.run().await.expect("first run");
     let totals = report.totals();
     assert_eq!(totals.copied_this_run as usize, seeded, "{report:#?}");
@@ -267,16 +286,67 @@ async fn imap_to_maildir_copies_every_folder_exactly_and_a_second_run_copies_not
     let maildir = run.migrator();
     compare(d, &user, maildir, &report);
 
-    let again = engine(
-        imap_source(d, &user),
-        open_maildir(&root),
-        Arc::new(TokioTimer),
-        EngineOptions::default(),
-    );
+    let again = default_run(d, &user, &root);
     let second = again.run().await.expect("second run");
     assert_eq!(second.totals().copied_this_run, 0, "{second:#?}");
     assert_eq!(second.totals().copied, totals.copied);
     compare(d, &user, again.migrator(), &report);
+}
+
+#[tokio::test]
+async fn imap_to_imap_user_to_user_copies_every_folder_exactly_and_a_second_run_copies_nothing() {
+    let d = dovecot();
+    let from = d.unique_user("i2i-src");
+    let to = d.unique_user("i2i-dst");
+    let seeded = seed_source(d, &from);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.json");
+    let target_server = d
+        .server(Proto::Imap, Security::Tls)
+        .with_timeout(Duration::from_secs(3600));
+    let run = || async {
+        let target = Imap::connect(
+            target_server.clone(),
+            to.credentials(),
+            Arc::new(TokioTimer),
+            ImapOptions::new(&state),
+        )
+        .await
+        .expect("target");
+        let engine = engine(
+            imap_source(d, &from),
+            target,
+            Arc::new(TokioTimer),
+            EngineOptions::default(),
+        );
+        engine.run().await.expect("run")
+    };
+    let report = run().await;
+    assert_eq!(report.totals().copied_this_run as usize, seeded, "{report:#?}");
+    assert_eq!(report.totals().failed, 0);
+
+    let mut compared = 0;
+    for folder in report.folders.iter().filter(|f| f.skipped_because.is_none()) {
+        let path = folder.target.as_ref().expect("target").join('/');
+        let source = shown(
+            d,
+            &from,
+            None,
+            &folder.source,
+            &d.mailbox_dir(&from, &folder.source),
+        );
+        let target = shown(d, &to, None, &path, &d.mailbox_dir(&to, &path));
+        assert_eq!(
+            source, target,
+            "{} → {path}: bodies, flags and dates",
+            folder.source
+        );
+        compared += source.len();
+    }
+    assert_eq!(compared, seeded);
+
+    let second = run().await;
+    assert_eq!(second.totals().copied_this_run, 0, "{second:#?}");
 }
 
 #[tokio::test]
@@ -415,15 +485,7 @@ async fn a_uidvalidity_reset_or_a_lost_state_copies_nothing_twice() {
     d.seed(&user, "Projects", (20_000..20_040).map(seed));
     d.seed(&user, "Projects", [twin(), twin()]);
     let (_guard, root) = target_dir("uidvalidity");
-    let first = engine(
-        imap_source(d, &user),
-        open_maildir(&root),
-        Arc::new(TokioTimer),
-        EngineOptions::default(),
-    )
-    .run()
-    .await
-    .expect("first run");
+    let first = default_run(d, &user, &root).run().await.expect("first run");
     assert_eq!(first.totals().copied_this_run, 42);
 
     // The folder is recreated at the source with the same mail (and one new message):
@@ -432,31 +494,21 @@ async fn a_uidvalidity_reset_or_a_lost_state_copies_nothing_twice() {
     d.seed(&user, "Projects", (20_000..20_040).map(seed));
     d.seed(&user, "Projects", [twin(), twin()]);
     d.seed(&user, "Projects", [seed(30_000)]);
-    let run = engine(
-        imap_source(d, &user),
-        open_maildir(&root),
-        Arc::new(TokioTimer),
-        EngineOptions::default(),
-    );
+    let run = default_run(d, &user, &root);
     let report = run.run().await.expect("after the reset");
     assert_eq!(report.totals().copied_this_run, 1, "{report:#?}");
     compare(d, &user, run.migrator(), &report);
 
     // The state file is lost: the same again.
     std::fs::remove_file(root.join(STATE_FILE_NAME)).expect("remove state");
-    let run = engine(
-        imap_source(d, &user),
-        open_maildir(&root),
-        Arc::new(TokioTimer),
-        EngineOptions::default(),
-    );
+    let run = default_run(d, &user, &root);
     let report = run.run().await.expect("after losing the state");
     assert_eq!(report.totals().copied_this_run, 0, "{report:#?}");
     compare(d, &user, run.migrator(), &report);
 }
 
 #[tokio::test]
-async fn watch_mode_copies_new_mail_within_one_poll_and_stops_when_the_window_closes() {
+async fn watch_mode_copies_new_mail_within_one_poll_or_at_once_with_idle_and_stops_when_the_window_closes() {
     let d = dovecot();
     let user = d.unique_user("watch");
     d.seed(
@@ -515,15 +567,23 @@ async fn watch_mode_copies_new_mail_within_one_poll_and_stops_when_the_window_cl
         r = running => panic!("watch mode ended early: {r:?}"),
         () = idle(6).fuse() => {}
     }
+    // With IMAP IDLE on the INBOX, new mail starts a pass at once, before the next poll.
+    d.seed(&user, "INBOX", [SeedMessage::new(sample_message(40_101, 400))]);
+    let before = clock.now();
+    futures::select! {
+        r = running => panic!("watch mode ended early: {r:?}"),
+        () = idle(7).fuse() => {}
+    }
+    assert_eq!(clock.now(), before, "IDLE, not the clock, brought the message");
     // Thirty days later the window has closed: the run ends by itself.
     clock.advance(Duration::from_secs(30 * 86_400));
     let report = tokio::time::timeout(Duration::from_secs(30), running)
         .await
         .expect("window closed")
         .expect("run");
-    assert_eq!(report.passes, 2, "{report:#?}");
-    assert_eq!(report.totals().copied, 6);
-    assert_eq!(report.totals().copied_this_run, 6);
+    assert_eq!(report.passes, 3, "{report:#?}");
+    assert_eq!(report.totals().copied, 7);
+    assert_eq!(report.totals().copied_this_run, 7);
 }
 
 #[tokio::test]
