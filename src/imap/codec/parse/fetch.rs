@@ -101,10 +101,19 @@ pub(crate) fn via_imap_proto(frame: &Bytes) -> Option<Fetch> {
                     Some(_) => return None,
                 };
             }
-            // A header section (or any other part) is left to our parser, which keeps it.
-            AttributeValue::BodySection { section: Some(_), .. }
-            | AttributeValue::Rfc822Header(_)
-            | AttributeValue::Unknown => return None,
+            AttributeValue::BodySection {
+                section: Some(imap_proto::SectionPath::Full(imap_proto::MessageSection::Header)),
+                data,
+                ..
+            }
+            | AttributeValue::Rfc822Header(data) => {
+                fetch.header = match data {
+                    None => None,
+                    Some(Cow::Borrowed(d)) if !d.contains(&b'\\') => Some(frame.slice_ref(d)),
+                    Some(_) => return None,
+                };
+            }
+            AttributeValue::Unknown => return None,
             _ => {}
         }
     }
@@ -312,10 +321,13 @@ mod tests {
         let f = own(&frame, 2, &frame[9..frame.len() - 2]).unwrap();
         assert_eq!(f.header.as_deref(), Some(&b"A: b\r\n\r\n"[..]));
         assert_eq!((f.body, f.size), (None, Some(20)));
-        // Quoted (no literal): imap-proto would drop the section, so ours reads it.
-        let (proto, ours) = parse_both(b"* 2 FETCH (UID 8 RFC822.HEADER \"A: b\\r\\n\")\r\n");
-        assert_eq!(proto, None);
-        assert!(ours.unwrap().header.is_some());
+        // Quoted (no literal): both parsers keep it (imap-proto only as the fallback).
+        let (proto, ours) = parse_both(b"* 2 FETCH (UID 8 RFC822.HEADER \"A: b\" BODY[HEADER] NIL)\r\n");
+        assert_eq!(proto.map(|f| f.header), Some(None));
+        assert_eq!(ours.unwrap().header, None);
+        let (proto, ours) = parse_both(b"* 2 FETCH (UID 8 BODY[HEADER] \"A: b\")\r\n");
+        assert_eq!(proto.and_then(|f| f.header).as_deref(), Some(&b"A: b"[..]));
+        assert_eq!(ours.unwrap().header.as_deref(), Some(&b"A: b"[..]));
     }
 
     #[test]
