@@ -894,8 +894,18 @@ where
         attributes: item.attributes.iter().map(attribute_text).collect(),
     });
     let mut listing = SourceListing::new(folders);
-    if let Some(personal) = namespaces.as_ref().and_then(|n| n.personal.first()) {
-        listing.personal_prefix = personal.prefix.clone();
+    if let Some(namespaces) = &namespaces {
+        if let Some(personal) = namespaces.personal.first() {
+            listing.personal_prefix = personal.prefix.clone();
+        }
+        // Other users' and shared folders are not this account's mail: the plan skips them.
+        listing.other_prefixes = namespaces
+            .other_users
+            .iter()
+            .chain(&namespaces.shared)
+            .map(|n| n.prefix.clone())
+            .filter(|p| !p.raw().is_empty())
+            .collect();
     }
     Ok(listing)
 }
