@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Schemes: `imaps://` (implicit TLS, port 993), `imap://` (STARTTLS required, port 143),
-//! `imap+insecure://` (plaintext: loopback tests only). A `@` in the user may be written as
+//! `imap+insecure://` (plaintext: loopback tests only), and the same for POP3: `pop3s://`
+//! (995), `pop3://` (STLS required, 110), `pop3+insecure://`. A `@` in the user may be written as
 //! is or as `%40`. The password comes from the environment variable
 //! `MAILMIGRATE_SOURCE_PASSWORD`, or a prompt; never from the command line. An OAuth2
 //! access token in `MAILMIGRATE_SOURCE_OAUTH2_TOKEN` logs in with XOAUTH2 instead.
@@ -26,6 +27,7 @@ use mailmigrate::{Credentials, Error, ErrorKind};
 
 const USAGE: &str = "usage: check --from imaps://USER@HOST[:PORT] [--ca-file PEM] [--timeout SECONDS]
   schemes: imaps:// (TLS, 993)  imap:// (STARTTLS required, 143)  imap+insecure:// (plaintext, tests only)
+           pop3s:// (TLS, 995)  pop3:// (STLS required, 110)  pop3+insecure:// (plaintext, tests only)
   password: $MAILMIGRATE_SOURCE_PASSWORD or a prompt (OAuth2: $MAILMIGRATE_SOURCE_OAUTH2_TOKEN)";
 
 struct Args {
@@ -222,11 +224,20 @@ async fn check(args: Args) -> Result<(), Error> {
     let credentials = credentials(&url.user).map_err(|m| Error::new(ErrorKind::InvalidInput, m))?;
     match url.protocol {
         Protocol::Imap => check_imap(&server, &credentials).await,
-        Protocol::Pop3 => Err(Error::new(
-            ErrorKind::InvalidInput,
-            "POP3 sources are not supported by this example yet; use an imaps:// or imap:// URL",
-        )),
+        Protocol::Pop3 => check_pop3(&server, &credentials).await,
     }
+}
+
+/// POP3 moves the inbox only: capabilities, message count and total size are all it has.
+async fn check_pop3(server: &ServerConfig, credentials: &Credentials) -> Result<(), Error> {
+    println!("Server:       {server} ({})", security_name(server.security));
+    let summary = mailmigrate::pop3::check(server, credentials, Arc::new(TokioTimer)).await?;
+    println!("Logged in as: {}", credentials.user());
+    println!("{summary}");
+    println!(
+        "Note:         POP3 moves the inbox only; use IMAP to move every folder if the server offers it."
+    );
+    Ok(())
 }
 
 async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<(), Error> {

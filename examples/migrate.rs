@@ -9,8 +9,10 @@
 //!
 //! `--from` takes `imaps://`, `imap://` (STARTTLS required), `pop3s://`, `pop3://` (STLS
 //! required), and `imap+insecure://`/`pop3+insecure://` for loopback tests. `--to` takes
-//! `maildir:PATH`. Passwords come from `MAILMIGRATE_SOURCE_PASSWORD` (and
-//! `MAILMIGRATE_TARGET_PASSWORD`) or a prompt, never from the command line.
+//! `maildir:PATH` or an IMAP URL (`imaps://new@example.com@imap.new.example`, whose state
+//! file is `--state`, by default `./mailmigrate-state.json`). Passwords come from
+//! `MAILMIGRATE_SOURCE_PASSWORD` and `MAILMIGRATE_TARGET_PASSWORD` or a prompt, never from
+//! the command line.
 //!
 //! Run it again to copy what is new; stop it with Ctrl-C at any time: the state is saved
 //! after every batch and the next run resumes without duplicates. `--watch 30d` keeps
@@ -25,22 +27,28 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use mailmigrate::folder::{Layout, PlanOptions, TargetListing};
 use mailmigrate::net::{AccountUrl, Protocol, TlsConfig, TokioTimer};
-use mailmigrate::store::{Maildir, MaildirOptions};
+use mailmigrate::store::{Imap, ImapOptions, Maildir, MaildirOptions};
 use mailmigrate::sync::{
-    Engine, EngineOptions, Event, FingerprintCounts, Message, Migrator, Report, Source, SyncState, TargetFolder,
-    TcpConnector, Watch,
+    Engine, EngineOptions, Event, FingerprintCounts, Message, Migrator, Report, Source, SyncState,
+    TargetFolder, TcpConnector, Watch,
 };
 use mailmigrate::{Credentials, Error, ErrorKind, Result};
 
-const USAGE: &str = "usage: migrate --from URL --to maildir:PATH [--layout mirror|under-address] [--state FILE]
+const USAGE: &str = "usage: migrate --from URL --to maildir:PATH|IMAP-URL [--layout mirror|under-address] [--state FILE]
                [--watch DURATION] [--ca-file PEM] [--summary-json FILE] [--dry-run]
                [--connections N] [--max-size BYTES] [--no-fsync] [--quiet]
   --from: imaps:// imap:// pop3s:// pop3:// (imap+insecure:// pop3+insecure:// for tests), e.g. imaps://me@example.com@imap.example.com
-  passwords: $MAILMIGRATE_SOURCE_PASSWORD or a prompt";
+  passwords: $MAILMIGRATE_SOURCE_PASSWORD, $MAILMIGRATE_TARGET_PASSWORD or a prompt";
+
+/// Where the mail goes.
+enum To {
+    Maildir(PathBuf),
+    Imap(AccountUrl),
+}
 
 struct Args {
     from: AccountUrl,
-    to: PathBuf,
+    to: To,
     layout: Option<String>,
     state: Option<PathBuf>,
     watch: Option<Duration>,
@@ -55,7 +63,9 @@ struct Args {
 
 fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 90s, 15m, 12h or 30d"))?;
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 15m, 12h or 30d"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -71,7 +81,7 @@ fn parse_args() -> std::result::Result<Args, String> {
     let mut to = None;
     let mut args = Args {
         from: "imaps://x@x".parse().map_err(|e: Error| e.to_string())?,
-        to: PathBuf::new(),
+        to: To::Maildir(PathBuf::new()),
         layout: None,
         state: None,
         watch: None,
@@ -96,7 +106,11 @@ fn parse_args() -> std::result::Result<Args, String> {
             "--summary-json" => args.summary_json = Some(value("--summary-json")?.into()),
             "--connections" => {
                 let v = value("--connections")?;
-                args.connections = v.parse().ok().filter(|&n| n > 0).ok_or(format!("{v:?} is not a positive number"))?;
+                args.connections = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or(format!("{v:?} is not a positive number"))?;
             }
             "--max-size" => {
                 let v = value("--max-size")?;
@@ -113,8 +127,15 @@ fn parse_args() -> std::result::Result<Args, String> {
     args.from = from.parse().map_err(|e: Error| e.to_string())?;
     let to = to.ok_or(format!("--to is required\n{USAGE}"))?;
     args.to = match to.strip_prefix("maildir:") {
-        Some(path) if !path.is_empty() => path.into(),
-        _ => return Err(format!("--to {to:?}: only maildir:PATH targets are supported by this example")),
+        Some(path) if !path.is_empty() => To::Maildir(path.into()),
+        Some(_) => return Err("--to maildir: needs a path, e.g. maildir:./old-mail".to_owned()),
+        None => {
+            let url: AccountUrl = to.parse().map_err(|e: Error| format!("--to: {e}"))?;
+            if url.protocol != Protocol::Imap {
+                return Err("--to: the target must be maildir:PATH or an IMAP URL".to_owned());
+            }
+            To::Imap(url)
+        }
     };
     Ok(args)
 }
@@ -124,7 +145,10 @@ fn password(variable: &str, what: &str) -> Result<String> {
         return Ok(value);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Error::new(ErrorKind::InvalidInput, format!("set {variable} to the {what} password")));
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("set {variable} to the {what} password"),
+        ));
     }
     eprint!("{what} password: ");
     std::io::stderr().flush().ok();
@@ -136,9 +160,25 @@ fn password(variable: &str, what: &str) -> Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-/// The target, with progress bars and an optional state file elsewhere than the maildir.
+/// The built-in stores this example writes to.
+enum Store {
+    Maildir(Maildir),
+    Imap(Box<Imap<TcpConnector>>),
+}
+
+/// Runs the same call on whichever store it is.
+macro_rules! on_store {
+    ($store:expr, $s:ident => $call:expr) => {
+        match $store {
+            Store::Maildir($s) => $call,
+            Store::Imap($s) => $call,
+        }
+    };
+}
+
+/// The target, with progress bars and (for a Maildir) an optional state file elsewhere.
 struct Target {
-    store: Maildir,
+    store: Store,
     state_file: Option<PathBuf>,
     progress: Option<Progress>,
 }
@@ -159,17 +199,29 @@ impl Progress {
                 .progress_chars("=> "),
         );
         overall.set_prefix("all folders");
-        Progress { bars, overall, folders: Mutex::new(Vec::new()) }
+        Progress {
+            bars,
+            overall,
+            folders: Mutex::new(Vec::new()),
+        }
     }
 
     fn folder(&self, name: &str) -> Option<ProgressBar> {
         let folders = self.folders.lock().ok()?;
-        folders.iter().find(|(n, _)| n == name).map(|(_, bar)| bar.clone())
+        folders
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, bar)| bar.clone())
     }
 
     fn on(&self, event: &Event) {
         match event {
-            Event::FolderStarted { source, known, remaining, .. } => {
+            Event::FolderStarted {
+                source,
+                known,
+                remaining,
+                ..
+            } => {
                 let bar = self.bars.insert_before(&self.overall, ProgressBar::new(*known));
                 bar.set_style(
                     ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {msg}")
@@ -214,35 +266,41 @@ fn short(text: &str, width: usize) -> String {
 
 impl Migrator for Target {
     async fn prepare_folder(&self, folder: &TargetFolder) -> Result<()> {
-        self.store.prepare_folder(folder).await
+        on_store!(&self.store, s => s.prepare_folder(folder).await)
     }
     async fn store(&self, folder: &TargetFolder, message: Message) -> Result<()> {
-        self.store.store(folder, message).await
+        on_store!(&self.store, s => s.store(folder, message).await)
     }
     async fn store_batch(&self, folder: &TargetFolder, messages: Vec<Message>) -> Vec<Result<()>> {
-        self.store.store_batch(folder, messages).await
+        on_store!(&self.store, s => s.store_batch(folder, messages).await)
     }
     async fn target_listing(&self) -> Result<TargetListing> {
-        self.store.target_listing().await
+        on_store!(&self.store, s => s.target_listing().await)
     }
     async fn load_state(&self) -> Result<Option<SyncState>> {
         match &self.state_file {
-            None => self.store.load_state().await,
+            None => on_store!(&self.store, s => s.load_state().await),
             Some(path) => match std::fs::read(path) {
                 Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
                     Error::new(
                         ErrorKind::InvalidInput,
-                        format!("state file {} is corrupt ({e}); restore it or remove it to start over", path.display()),
+                        format!(
+                            "state file {} is corrupt ({e}); restore it or remove it to start over",
+                            path.display()
+                        ),
                     )
                 }),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(Error::new(ErrorKind::Io, format!("cannot read {}: {e}", path.display()))),
+                Err(e) => Err(Error::new(
+                    ErrorKind::Io,
+                    format!("cannot read {}: {e}", path.display()),
+                )),
             },
         }
     }
     async fn save_state(&self, state: &SyncState) -> Result<()> {
         match &self.state_file {
-            None => self.store.save_state(state).await,
+            None => on_store!(&self.store, s => s.save_state(state).await),
             Some(path) => {
                 let json = serde_json::to_vec_pretty(state)
                     .map_err(|e| Error::new(ErrorKind::Io, format!("cannot encode the state: {e}")))?;
@@ -253,12 +311,13 @@ impl Migrator for Target {
                     file.sync_all()?;
                     std::fs::rename(&tmp, path)
                 };
-                write().map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {}: {e}", path.display())))
+                write()
+                    .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {}: {e}", path.display())))
             }
         }
     }
     async fn fingerprints(&self, folder: &TargetFolder) -> Result<Option<FingerprintCounts>> {
-        self.store.fingerprints(folder).await
+        on_store!(&self.store, s => s.fingerprints(folder).await)
     }
     fn event(&self, event: &Event) {
         if let Some(progress) = &self.progress {
@@ -269,7 +328,10 @@ impl Migrator for Target {
 
 fn print_table(report: &Report, elapsed: Duration) {
     println!();
-    println!("{:<32} {:<32} {:>8} {:>8} {:>8} {:>7} {:>10}", "source", "target", "copied", "skipped", "failed", "known", "MB");
+    println!(
+        "{:<32} {:<32} {:>8} {:>8} {:>8} {:>7} {:>10}",
+        "source", "target", "copied", "skipped", "failed", "known", "MB"
+    );
     for folder in &report.folders {
         let target = match (&folder.target, &folder.skipped_because) {
             (Some(path), None) => path.join('/'),
@@ -301,39 +363,91 @@ fn print_table(report: &Report, elapsed: Duration) {
         secs,
         t.copied_this_run as f64 / secs,
         t.copied_bytes as f64 / 1e6 / secs,
-        if report.dry_run { " [dry run: nothing written]" } else { "" },
+        if report.dry_run {
+            " [dry run: nothing written]"
+        } else {
+            ""
+        },
     );
 }
 
 async fn run(args: Args) -> Result<ExitCode> {
     let mut tls = TlsConfig::default();
     if let Some(path) = &args.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("cannot read --ca-file {}: {e}", path.display())))?;
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("cannot read --ca-file {}: {e}", path.display()),
+            )
+        })?;
         tls = tls.with_ca_pem(&pem)?;
     }
+    // A private CA is trusted on both sides.
+    let target_tls = tls.clone();
     let server = args.from.server().with_tls(tls);
-    let credentials = Credentials::password(args.from.user.clone(), password("MAILMIGRATE_SOURCE_PASSWORD", "source")?);
+    let credentials = Credentials::password(
+        args.from.user.clone(),
+        password("MAILMIGRATE_SOURCE_PASSWORD", "source")?,
+    );
     let source = match args.from.protocol {
         Protocol::Imap => Source::imap(server, credentials),
         Protocol::Pop3 => Source::pop3(server, credentials),
     };
     let layout = match args.layout.as_deref() {
         None | Some("mirror") => Layout::Mirror,
-        Some("under-address") => Layout::UnderAddress { root: args.from.user.clone() },
+        Some("under-address") => Layout::UnderAddress {
+            root: args.from.user.clone(),
+        },
         Some(other) => {
-            return Err(Error::new(ErrorKind::InvalidInput, format!("--layout {other:?}: use mirror or under-address")));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("--layout {other:?}: use mirror or under-address"),
+            ));
         }
     };
-    let store = Maildir::open_with(&args.to, MaildirOptions::default().sync(args.fsync))?;
+    let (store, state_file) = match &args.to {
+        To::Maildir(path) => {
+            let maildir = Maildir::open_with(path, MaildirOptions::default().sync(args.fsync))?;
+            (Store::Maildir(maildir), args.state.clone())
+        }
+        To::Imap(url) => {
+            let credentials = Credentials::password(
+                url.user.clone(),
+                password("MAILMIGRATE_TARGET_PASSWORD", "target")?,
+            );
+            let state = args
+                .state
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("mailmigrate-state.json"));
+            let options = ImapOptions::new(state).sync(args.fsync);
+            let server = url.server().with_tls(target_tls);
+            // The IMAP store keeps its own state file, with its journal of messages in flight.
+            (
+                Store::Imap(Box::new(
+                    Imap::connect(server, credentials, Arc::new(TokioTimer), options).await?,
+                )),
+                None,
+            )
+        }
+    };
     let progress = (!args.quiet && std::io::stderr().is_terminal()).then(Progress::new);
-    let target = Target { store, state_file: args.state.clone(), progress };
+    let target = Target {
+        store,
+        state_file,
+        progress,
+    };
     let options = EngineOptions {
-        plan: PlanOptions { layout, ..PlanOptions::default() },
+        plan: PlanOptions {
+            layout,
+            ..PlanOptions::default()
+        },
         dry_run: args.dry_run,
         connections: args.connections,
         max_message_size: args.max_size,
-        watch: args.watch.map(|window| Watch { window, poll_interval: Duration::from_secs(60).min(window) }),
+        watch: args.watch.map(|window| Watch {
+            window,
+            poll_interval: Duration::from_secs(60).min(window),
+        }),
         ..EngineOptions::default()
     };
     let engine = Engine::new(source, target, TcpConnector, Arc::new(TokioTimer), options);
@@ -357,7 +471,11 @@ async fn run(args: Args) -> Result<ExitCode> {
         std::fs::write(path, json)
             .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {}: {e}", path.display())))?;
     }
-    Ok(if report.totals().failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if report.totals().failed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[tokio::main]

@@ -51,5 +51,7 @@ mod tree;
 
 pub use plan::{Decision, FolderPlan, Layout, PlanEntry, PlanOptions, SkipReason, TargetListing};
 pub use role::{Evidence, Role, role_for_name, role_from_attributes};
-pub use sanitize::{DEFAULT_FORBIDDEN, MIN_COMPONENT_BYTES, TargetPath, TargetRules};
+pub use sanitize::{
+    DEFAULT_FORBIDDEN, DEFAULT_FORBIDDEN_LEADING, MIN_COMPONENT_BYTES, TargetPath, TargetRules,
+};
 pub use source::{ListedFolder, ProviderHints, SourceListing};

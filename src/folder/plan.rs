@@ -8,7 +8,7 @@ use crate::imap::codec::{MailboxName, NameEncoding};
 use super::role::{Evidence, Role, role_for_name, role_from_attributes};
 use super::sanitize::{TargetPath, TargetRules};
 use super::source::{ListedFolder, Located, Namespaces, SourceListing, locate, pattern_matches};
-use super::tree::{ROOT, SourceTree, TargetTree};
+use super::tree::{Claimant, ROOT, SourceNode, SourceTree, TargetTree};
 
 /// Where mail lands on the target: the two storage plans of the product guide.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -197,14 +197,18 @@ pub struct PlanEntry {
 ///   the folder that held the role in [`PlanOptions::previous`]; stronger evidence
 ///   (INBOX name, SPECIAL-USE, XLIST, name); fewer levels deep; already named like the
 ///   role's target folder; raw name bytes. The others keep their own names as custom
-///   folders. Virtual roles are skipped by default ([`PlanOptions::skip_virtual`]).
+///   folders. Virtual roles are skipped by default ([`PlanOptions::skip_virtual`]). With
+///   a previous mapping, a folder it placed elsewhere (or whose children it placed
+///   elsewhere) keeps that place rather than taking a role that would move its mail.
 /// - **Mirror.** The INBOX goes to `INBOX`, each other role to the target's folder with
 ///   that role (found in the target listing by the same rules) or, when it has none, to a
 ///   new top-level folder named [`Role::default_name`]. Custom folders keep their
 ///   hierarchy; folders under a system folder follow it.
 /// - **Under address.** The root folder holds `Inbox`, one folder per role under its
-///   default name, and the custom hierarchy.
-/// - **Sanitising.** Each component is made acceptable ([`TargetRules::sanitize`]).
+///   default name (or [`PlanOptions::role_names`]), and the custom hierarchy.
+/// - **Sanitising.** Each component is made acceptable ([`TargetRules::sanitize`]) and cut
+///   to what the target's length limits leave under its parent; a folder with no room left
+///   at all is skipped ([`SkipReason::PathTooLong`]).
 /// - **Collisions.** No two source folders ever share a target folder, and none lands in
 ///   the target's system folders, its `\Noselect` folders or a reserved name. Names are
 ///   handed out level by level: at each level, folders whose previous target name is
@@ -212,14 +216,58 @@ pub struct PlanEntry {
 ///   a folder whose sanitised name is taken (compared without case if the target ignores
 ///   case) gets the first free ` (2)`, ` (3)`, ... So a folder keeps its target name across
 ///   runs as long as it keeps winning that order, or always when the previous mapping is
-///   passed in.
+///   passed in: names from the previous plan are held for their folders, so neither a new
+///   folder nor a newly recognised system folder takes them.
 /// - Folders listed only as parents (not themselves listed) are placed like the others
 ///   so their children keep the hierarchy; `\Noselect` folders are created only when
 ///   something is kept under them.
+/// - Two raw names that decode to the same path (`INBOX` and `inbox`, or one name sent
+///   in modified UTF-7 and in UTF-8) are two folders with two target folders; the folders
+///   below that path follow the one that holds a system role, else the first by raw name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderPlan {
     entries: Vec<PlanEntry>,
     root: Option<TargetPath>,
+}
+
+/// Where a role's folder goes.
+#[derive(Debug)]
+enum Destination {
+    /// An existing folder (the INBOX, the target's own folder for the role).
+    At(Vec<String>),
+    /// A new folder called `name` under the target folder `parent`: `name` sanitised, or
+    /// with a suffix if that is taken.
+    Named { parent: usize, name: String },
+}
+
+impl Destination {
+    /// Whether a folder at `place` is this destination, and how closely: `Some(0)` for the
+    /// folder itself, `Some(n)` for a new folder's name with suffix ` (n)` (the role's folder
+    /// was named first, so it has the lowest suffix of all folders of that name).
+    fn rank(&self, place: &[String], targets: &TargetTree) -> Option<usize> {
+        match self {
+            Destination::At(path) => targets.same(place, path).then_some(0),
+            Destination::Named { parent, name } => {
+                let above = if *parent == ROOT {
+                    Vec::new()
+                } else {
+                    targets.components(*parent)
+                };
+                let (last, up) = place.split_last()?;
+                (up.len() == above.len() && targets.same(up, &above))
+                    .then(|| targets.could_name(*parent, name, last))
+                    .flatten()
+            }
+        }
+    }
+
+    /// The folder's own name, as it is or would be without a suffix.
+    fn name(&self, targets: &TargetTree) -> Option<String> {
+        match self {
+            Destination::At(path) => path.last().cloned(),
+            Destination::Named { parent, name } => targets.base_name(*parent, name),
+        }
+    }
 }
 
 /// What is known about a folder before any name is handed out.
@@ -261,28 +309,18 @@ impl FolderPlan {
     /// assert_eq!(q1.decision.path(), Some(&TargetPath::new(["Projects", "2024／Q1"])));
     /// ```
     pub fn build(source: &SourceListing, target: &TargetListing, options: &PlanOptions) -> FolderPlan {
-        let rules = &target.rules;
         let folders = merge(&source.folders);
         let namespaces = Namespaces::new(&source.personal_prefix, &source.other_prefixes);
         let located: Vec<Located> = folders
             .iter()
             .map(|f| locate(f, &namespaces, &source.hints.containers))
             .collect();
-        let tree = SourceTree::build(&located);
-        let mut targets = TargetTree::new(rules);
-
-        let target_roles = reserve_target_listing(&mut targets, target);
-        let base = match &options.layout {
-            Layout::Mirror => Some(ROOT),
-            Layout::UnderAddress { root } => targets.claim(ROOT, root, None),
-        };
-
         let pre: Vec<Pre> = folders
             .iter()
             .zip(&located)
             .map(|(folder, loc)| pre_decision(folder, loc, options))
             .collect();
-        let candidates: Vec<Option<(Role, Evidence)>> = folders
+        let candidates = folders
             .iter()
             .zip(&located)
             .zip(&pre)
@@ -291,182 +329,47 @@ impl FolderPlan {
                 _ => None,
             })
             .collect();
-
-        // Where each role would go, to break ties in favour of the folder already there.
-        let intended = |role: Role, targets: &TargetTree| -> Vec<String> {
-            match (&options.layout, role) {
-                (Layout::Mirror, Role::Inbox) => vec!["INBOX".to_owned()],
-                (Layout::Mirror, _) => match target_roles.get(&role) {
-                    Some(&node) => targets.components(node),
-                    None => vec![rules.sanitize(options.role_name(role))],
-                },
-                (Layout::UnderAddress { .. }, _) => {
-                    let mut path = base.map(|b| targets.components(b)).unwrap_or_default();
-                    path.push(rules.sanitize(options.role_name(role)));
-                    path
-                }
-            }
+        let mut planner = Planner {
+            options,
+            rules: &target.rules,
+            tree: SourceTree::build(&located),
+            targets: TargetTree::new(&target.rules),
+            folders: &folders,
+            located: &located,
+            pre: &pre,
+            candidates,
         };
 
-        // Role winners: folder index per role.
-        let mut winners: BTreeMap<Role, usize> = BTreeMap::new();
-        for role in Role::ALL.into_iter().filter(|r| !r.is_virtual()) {
-            let destination = intended(role, &targets);
-            let winner = (0..folders.len())
-                .filter(|&i| pre[i] == Pre::Copy && candidates[i].is_some_and(|(r, _)| r == role))
-                .min_by_key(|&i| {
-                    let held = options
-                        .previous
-                        .get(&folders[i].name)
-                        .is_some_and(|p| targets.same(p.components(), &destination));
-                    let evidence = candidates[i].map(|(_, e)| e);
-                    let depth = located[i].own_path.len();
-                    let named_like = located[i].path.last().is_some_and(|name| {
-                        destination.last().is_some_and(|d| {
-                            rules.collision_key(&rules.sanitize(name)) == rules.collision_key(d)
-                        })
-                    });
-                    (!held, evidence, depth, !named_like, i)
-                });
-            if let Some(i) = winner {
-                winners.insert(role, i);
-            }
-        }
-
-        let nodes = &tree.nodes;
-        let mut target_of: Vec<Option<usize>> = vec![None; nodes.len()];
-        let mut winner_role: Vec<Option<Role>> = vec![None; nodes.len()];
-        target_of[ROOT] = base;
-        for (&role, &i) in &winners {
-            let Some(node) = tree.node_of[i] else { continue };
-            winner_role[node] = Some(role);
-            target_of[node] = match (&options.layout, role) {
-                (Layout::Mirror, Role::Inbox) => targets.reserve(&["INBOX".to_owned()]),
-                (Layout::Mirror, _) => match target_roles.get(&role) {
-                    Some(&node) => Some(node),
-                    None => targets.claim(ROOT, options.role_name(role), None),
+        let target_roles = reserve_target_listing(&mut planner.targets, target);
+        let base = match &options.layout {
+            Layout::Mirror => Some(ROOT),
+            Layout::UnderAddress { root } => planner.targets.claim(
+                ROOT,
+                root,
+                None,
+                Claimant {
+                    folder: None,
+                    fresh: true,
                 },
-                (Layout::UnderAddress { .. }, _) => {
-                    base.and_then(|b| targets.claim(b, options.role_name(role), None))
-                }
-            };
-        }
-
-        // Which nodes need a place: folders to copy, and parents of anything placed under
-        // them. Children come after parents, so one backward pass suffices.
-        let mut wants: Vec<bool> = nodes
-            .iter()
-            .map(|n| n.folder.is_some_and(|i| pre[i] == Pre::Copy))
-            .collect();
-        for n in (1..nodes.len()).rev() {
-            if wants[n] && winner_role[n].is_none() {
-                wants[nodes[n].parent] = true;
+            ),
+        };
+        // Names the previous plan gave are held for their folders before system folders pick
+        // new names, so a newly recognised role never takes an existing folder's name.
+        for (name, path) in &options.previous {
+            if let Ok(i) = folders.binary_search_by(|f| f.name.cmp(name)) {
+                planner.targets.hold(path.components(), i);
             }
         }
-
-        // Folders holding an entry in the previous mapping: own, or the first descendant's.
-        let own_prev: Vec<Option<usize>> = nodes
-            .iter()
-            .map(|n| {
-                n.folder
-                    .filter(|&i| options.previous.contains_key(&folders[i].name))
-            })
-            .collect();
-        let mut below_prev: Vec<Option<usize>> = vec![None; nodes.len()];
-        for n in (1..nodes.len()).rev() {
-            if let Some(i) = own_prev[n].or(below_prev[n]) {
-                let parent = nodes[n].parent;
-                below_prev[parent] = Some(below_prev[parent].map_or(i, |j| j.min(i)));
-            }
-        }
-        // The first folder in each subtree, by raw name: the order siblings are served in.
-        let mut first: Vec<usize> = nodes.iter().map(|n| n.folder.unwrap_or(usize::MAX)).collect();
-        for n in (1..nodes.len()).rev() {
-            let parent = nodes[n].parent;
-            first[parent] = first[parent].min(first[n]);
+        if options.layout == Layout::Mirror {
+            // The INBOX exists on every IMAP target: no other folder may take its name.
+            planner.targets.reserve(&["INBOX".to_owned()]);
         }
 
-        for parent in 0..nodes.len() {
-            let Some(at) = target_of[parent] else { continue };
-            let depth = if at == ROOT { 0 } else { targets.depth(at) };
-            let mut children: Vec<(usize, Option<String>)> = nodes[parent]
-                .children
-                .iter()
-                .filter(|&&c| wants[c] && winner_role[c].is_none())
-                .map(|&c| {
-                    let preferred = own_prev[c]
-                        .map(|i| (i, true))
-                        .or(below_prev[c].map(|i| (i, false)))
-                        .and_then(|(i, own)| {
-                            let prev = options.previous.get(&folders[i].name)?.components();
-                            let fits = if own {
-                                prev.len() == depth + 1
-                            } else {
-                                prev.len() > depth + 1
-                            };
-                            let under = fits && targets.same(&prev[..depth], &targets.components(at));
-                            under.then(|| prev[depth].clone())
-                        });
-                    (c, preferred)
-                })
-                .collect();
-            children.sort_by_key(|(c, preferred)| (preferred.is_none(), first[*c]));
-            for (c, preferred) in children {
-                target_of[c] = targets.claim(at, &nodes[c].name, preferred.as_deref());
-            }
-        }
-
-        // Which placed nodes end up holding something: a \Noselect folder is created only
-        // when a folder kept below it needs it as a parent.
-        let mut live: Vec<bool> = nodes
-            .iter()
-            .enumerate()
-            .map(|(n, node)| target_of[n].is_some() && node.folder.is_some_and(|i| pre[i] == Pre::Copy))
-            .collect();
-        for n in (1..nodes.len()).rev() {
-            if live[n] && winner_role[n].is_none() && target_of[n].is_some() {
-                live[nodes[n].parent] = true;
-            }
-        }
-
-        let entries = folders
-            .iter()
-            .enumerate()
-            .map(|(i, folder)| {
-                let node = tree.node_of[i];
-                let placed = node.and_then(|n| target_of[n]);
-                let decision = match &pre[i] {
-                    Pre::Other => Decision::Skip(SkipReason::OtherNamespace),
-                    Pre::Excluded(pattern) => Decision::Skip(SkipReason::Excluded {
-                        pattern: pattern.clone(),
-                    }),
-                    Pre::Virtual(role) => Decision::Skip(SkipReason::Virtual(*role)),
-                    Pre::Noselect => match (node, placed) {
-                        (Some(n), Some(at)) if live[n] => Decision::CreateOnly {
-                            path: targets.path(at),
-                        },
-                        _ => Decision::Skip(SkipReason::NoselectEmpty),
-                    },
-                    Pre::Copy => match placed {
-                        Some(at) => Decision::Copy {
-                            path: targets.path(at),
-                            role: node
-                                .and_then(|n| winner_role[n])
-                                .or_else(|| candidates[i].map(|(r, _)| r).filter(|r| r.is_virtual())),
-                        },
-                        None => Decision::Skip(SkipReason::PathTooLong),
-                    },
-                };
-                PlanEntry {
-                    source: folder.name.clone(),
-                    name: located[i].decoded.text.clone(),
-                    encoding: located[i].decoded.encoding,
-                    decision,
-                }
-            })
-            .collect();
+        let winners = planner.resolve_roles(&target_roles, base);
+        let placement = planner.place(&winners, &target_roles, base);
+        let entries = planner.decide(&placement);
         let root = match options.layout {
-            Layout::UnderAddress { .. } => base.map(|b| targets.path(b)),
+            Layout::UnderAddress { .. } => base.map(|b| planner.targets.path(b)),
             Layout::Mirror => None,
         };
         FolderPlan { entries, root }
@@ -511,6 +414,341 @@ impl FolderPlan {
         }
         all.into_iter().collect()
     }
+}
+
+/// The state of one [`FolderPlan::build`], in the order it is worked out: roles, then
+/// places, then decisions.
+struct Planner<'a> {
+    options: &'a PlanOptions,
+    rules: &'a TargetRules,
+    tree: SourceTree,
+    targets: TargetTree<'a>,
+    folders: &'a [ListedFolder],
+    located: &'a [Located],
+    pre: &'a [Pre],
+    candidates: Vec<Option<(Role, Evidence)>>,
+}
+
+/// At most this many distinct earlier places are kept per node (see [`Planner::places`]).
+const MAX_PLACES: usize = 16;
+
+impl<'a> Planner<'a> {
+    /// Where the previous plan put each node: its own folder's earlier path if it has one
+    /// (authoritative), else the parents of where it put the folders below (a few distinct
+    /// ones, first by raw name: children of a folder that was moved into a system folder
+    /// imply a wrong place, so the others are checked against where the node's parent is
+    /// now). With `inherit`, a twin without a path of its own sees its primary's children's
+    /// places, as they would follow it if it took a role.
+    fn places(&self, inherit: bool) -> Vec<Vec<(usize, &'a [String])>> {
+        let nodes = &self.tree.nodes;
+        let previous = &self.options.previous;
+        let own: Vec<Option<(usize, &'a [String])>> = nodes
+            .iter()
+            .map(|n| {
+                n.folder
+                    .and_then(|i| previous.get(&self.folders[i].name).map(|p| (i, p.components())))
+            })
+            .collect();
+        let mut implied: Vec<Vec<(usize, &'a [String])>> = vec![Vec::new(); nodes.len()];
+        for n in (1..nodes.len()).rev() {
+            // Every child has a higher index, so `implied[n]` is complete here.
+            let list = &mut implied[n];
+            list.sort_by_key(|&(i, _)| i);
+            let mut seen = BTreeSet::new();
+            list.retain(|&(_, p)| seen.insert(p));
+            list.truncate(MAX_PLACES);
+            let parent = nodes[n].parent;
+            if parent == ROOT {
+                continue;
+            }
+            let mine = match own[n] {
+                Some(place) => vec![place],
+                None => implied[n].clone(),
+            };
+            let up = mine
+                .into_iter()
+                .filter_map(|(i, p)| p.split_last().map(|(_, up)| (i, up)));
+            implied[parent].extend(up.filter(|(_, up)| !up.is_empty()));
+        }
+        (0..nodes.len())
+            .map(|n| match (own[n], nodes[n].twin_of) {
+                (Some(place), _) => vec![place],
+                (None, Some(primary)) if inherit => implied[primary].clone(),
+                (None, _) => implied[n].clone(),
+            })
+            .collect()
+    }
+
+    /// Where a role's folder goes.
+    fn destination(
+        &self,
+        role: Role,
+        target_roles: &BTreeMap<Role, usize>,
+        base: Option<usize>,
+    ) -> Destination {
+        match (&self.options.layout, role) {
+            (Layout::Mirror, Role::Inbox) => Destination::At(vec!["INBOX".to_owned()]),
+            (Layout::Mirror, _) => match target_roles.get(&role) {
+                Some(&node) => Destination::At(self.targets.components(node)),
+                None => Destination::Named {
+                    parent: ROOT,
+                    name: self.options.role_name(role).to_owned(),
+                },
+            },
+            (Layout::UnderAddress { .. }, _) => match base {
+                Some(parent) => Destination::Named {
+                    parent,
+                    name: self.options.role_name(role).to_owned(),
+                },
+                None => Destination::At(Vec::new()),
+            },
+        }
+    }
+
+    /// Picks one folder per role (see [`FolderPlan`] for the order), then lets a twin that
+    /// won a role change places with its primary so the folders below follow the role.
+    fn resolve_roles(
+        &mut self,
+        target_roles: &BTreeMap<Role, usize>,
+        base: Option<usize>,
+    ) -> BTreeMap<Role, usize> {
+        let places = self.places(true);
+        let tree = &self.tree;
+        let targets = &self.targets;
+        let mut winners = BTreeMap::new();
+        for role in Role::ALL.into_iter().filter(|r| !r.is_virtual()) {
+            let destination = self.destination(role, target_roles, base);
+            // With a previous plan, a folder it placed elsewhere (or whose children it
+            // placed elsewhere) stays there rather than taking a role that moves its mail.
+            let placed_elsewhere = |node: usize| {
+                !places[node].is_empty()
+                    && !places[node]
+                        .iter()
+                        .any(|(_, p)| destination.rank(p, targets).is_some())
+            };
+            // The INBOX folder keeps the INBOX if it had it, even when it cannot hold mail
+            // itself (\Noselect) and another name for the INBOX (`inbox`) appears.
+            let inbox_kept = tree.inbox.filter(|&n| {
+                role == Role::Inbox
+                    && tree.nodes[n].folder.is_some_and(|i| {
+                        let earlier = self.options.previous.get(&self.folders[i].name);
+                        earlier.is_some_and(|p| destination.rank(p.components(), targets) == Some(0))
+                    })
+            });
+            let winner = (0..self.folders.len())
+                .filter(|&i| self.pre[i] == Pre::Copy && self.candidates[i].is_some_and(|(r, _)| r == role))
+                .filter(|&i| tree.node_of[i].is_some_and(|n| !placed_elsewhere(n)))
+                .filter(|&i| inbox_kept.is_none_or(|n| tree.node_of[i] == Some(n)))
+                .min_by_key(|&i| {
+                    let held = self
+                        .options
+                        .previous
+                        .get(&self.folders[i].name)
+                        .and_then(|p| destination.rank(p.components(), targets))
+                        .unwrap_or(usize::MAX);
+                    let evidence = self.candidates[i].map(|(_, e)| e);
+                    let depth = self.located[i].own_path.len();
+                    let named_like = self.located[i].path.last().is_some_and(|name| {
+                        destination.name(targets).is_some_and(|d| {
+                            self.rules.collision_key(&self.rules.sanitize(name))
+                                == self.rules.collision_key(&d)
+                        })
+                    });
+                    (held, evidence, depth, !named_like, i)
+                });
+            if let Some(i) = winner {
+                winners.insert(role, i);
+            }
+        }
+        let won: BTreeSet<usize> = winners.values().copied().collect();
+        for &i in won.iter() {
+            let Some(node) = self.tree.node_of[i] else {
+                continue;
+            };
+            let primary_won = self.tree.nodes[node]
+                .twin_of
+                .is_some_and(|p| self.tree.nodes[p].folder.is_some_and(|f| won.contains(&f)));
+            if !primary_won {
+                self.tree.swap_with_primary(node);
+            }
+        }
+        winners
+    }
+
+    /// Gives every node that needs one a target folder: system folders first, then level by
+    /// level, at each level folders with an earlier name first, then by raw name.
+    fn place(
+        &mut self,
+        winners: &BTreeMap<Role, usize>,
+        target_roles: &BTreeMap<Role, usize>,
+        base: Option<usize>,
+    ) -> Placement {
+        let places = self.places(false);
+        let nodes = &self.tree.nodes;
+        let mut target_of: Vec<Option<usize>> = vec![None; nodes.len()];
+        let mut role_of: Vec<Option<Role>> = vec![None; nodes.len()];
+        target_of[ROOT] = base;
+
+        // The name the previous plan gave `node` (or implied for it) if it sat under the
+        // target folder `at` then too, with the folder whose earlier path says so. When the
+        // parent took exactly the name from that same earlier path (`verified`), the part
+        // above is known to match; otherwise it is compared, but only this deep, so a
+        // hostile listing with thousands of levels costs linear time.
+        const MAX_COMPARED_DEPTH: usize = 64;
+        let mut verified: Vec<Option<usize>> = vec![None; nodes.len()];
+        let preferred_name =
+            |node: usize, at: usize, above: Option<usize>, targets: &TargetTree| -> Option<(usize, String)> {
+                if places[node].is_empty() {
+                    return None;
+                }
+                let depth = if at == ROOT { 0 } else { targets.depth(at) };
+                let mut parent_path = None;
+                places[node]
+                    .iter()
+                    .filter(|(_, p)| p.len() == depth + 1)
+                    .find_map(|&(i, p)| {
+                        let matches = above == Some(i)
+                            || (depth <= MAX_COMPARED_DEPTH
+                                && targets.same(
+                                    &p[..depth],
+                                    parent_path.get_or_insert_with(|| targets.components(at)),
+                                ));
+                        matches.then(|| (i, p[depth].clone()))
+                    })
+            };
+
+        let mut roles: Vec<(Role, usize)> = winners
+            .iter()
+            .filter_map(|(&role, &i)| self.tree.node_of[i].map(|node| (role, node)))
+            .collect();
+        // Without a folder winning the INBOX, the INBOX node (only listed as a parent, or
+        // excluded, or \Noselect) still sits where the INBOX goes, so its children do too.
+        if !winners.contains_key(&Role::Inbox)
+            && let Some(node) = self.tree.inbox
+        {
+            roles.insert(0, (Role::Inbox, node));
+        }
+        for (role, node) in roles {
+            let claimant = Claimant {
+                folder: nodes[node].folder,
+                fresh: true,
+            };
+            role_of[node] = Some(role);
+            target_of[node] = match self.destination(role, target_roles, base) {
+                Destination::At(path) => self.targets.occupy(&path),
+                Destination::Named { parent, name } => {
+                    let preferred = preferred_name(node, parent, None, &self.targets);
+                    let claimed = self.targets.claim(
+                        parent,
+                        &name,
+                        preferred.as_ref().map(|(_, n)| n.as_str()),
+                        claimant,
+                    );
+                    if let (Some(got), Some((i, wanted))) = (claimed, &preferred) {
+                        verified[node] = self.targets.is_named(got, wanted).then_some(*i);
+                    }
+                    claimed
+                }
+            };
+        }
+
+        // Which nodes need a place: folders to copy, and parents of anything placed under
+        // them. Children come after parents, so one backward pass suffices.
+        let copies = |n: &SourceNode| n.folder.is_some_and(|i| self.pre[i] == Pre::Copy);
+        let mut wants: Vec<bool> = nodes.iter().map(copies).collect();
+        // The first folder in each subtree, by raw name: the order siblings are served in.
+        let mut first: Vec<usize> = nodes.iter().map(|n| n.folder.unwrap_or(usize::MAX)).collect();
+        for n in (1..nodes.len()).rev() {
+            let parent = nodes[n].parent;
+            if wants[n] && role_of[n].is_none() {
+                wants[parent] = true;
+            }
+            first[parent] = first[parent].min(first[n]);
+        }
+
+        for parent in 0..nodes.len() {
+            let Some(at) = target_of[parent] else { continue };
+            let mut children: Vec<(usize, Option<(usize, String)>)> = nodes[parent]
+                .children
+                .iter()
+                .filter(|&&c| wants[c] && role_of[c].is_none())
+                .map(|&c| (c, preferred_name(c, at, verified[parent], &self.targets)))
+                .collect();
+            children.sort_by_key(|(c, preferred)| (preferred.is_none(), first[*c]));
+            for (c, preferred) in children {
+                let claimant = Claimant {
+                    folder: nodes[c].folder,
+                    fresh: false,
+                };
+                let wanted = preferred.as_ref().map(|(_, n)| n.as_str());
+                target_of[c] = self.targets.claim(at, &nodes[c].name, wanted, claimant);
+                if let (Some(got), Some((i, wanted))) = (target_of[c], &preferred) {
+                    verified[c] = self.targets.is_named(got, wanted).then_some(*i);
+                }
+            }
+        }
+        Placement { target_of, role_of }
+    }
+
+    /// The entry of every folder, ordered by raw name.
+    fn decide(&self, placement: &Placement) -> Vec<PlanEntry> {
+        let nodes = &self.tree.nodes;
+        let Placement { target_of, role_of } = placement;
+        // Which placed nodes end up holding something: a \Noselect folder is created only
+        // when a folder kept below it needs it as a parent.
+        let mut live: Vec<bool> = nodes
+            .iter()
+            .enumerate()
+            .map(|(n, node)| target_of[n].is_some() && node.folder.is_some_and(|i| self.pre[i] == Pre::Copy))
+            .collect();
+        for n in (1..nodes.len()).rev() {
+            if live[n] && role_of[n].is_none() && target_of[n].is_some() {
+                live[nodes[n].parent] = true;
+            }
+        }
+        self.folders
+            .iter()
+            .enumerate()
+            .map(|(i, folder)| {
+                let node = self.tree.node_of[i];
+                let placed = node.and_then(|n| target_of[n]);
+                let decision = match &self.pre[i] {
+                    Pre::Other => Decision::Skip(SkipReason::OtherNamespace),
+                    Pre::Excluded(pattern) => Decision::Skip(SkipReason::Excluded {
+                        pattern: pattern.clone(),
+                    }),
+                    Pre::Virtual(role) => Decision::Skip(SkipReason::Virtual(*role)),
+                    Pre::Noselect => match (node, placed) {
+                        (Some(n), Some(at)) if live[n] => Decision::CreateOnly {
+                            path: self.targets.path(at),
+                        },
+                        _ => Decision::Skip(SkipReason::NoselectEmpty),
+                    },
+                    Pre::Copy => match placed {
+                        Some(at) => Decision::Copy {
+                            path: self.targets.path(at),
+                            role: node
+                                .and_then(|n| role_of[n])
+                                .or_else(|| self.candidates[i].map(|(r, _)| r).filter(|r| r.is_virtual())),
+                        },
+                        None => Decision::Skip(SkipReason::PathTooLong),
+                    },
+                };
+                PlanEntry {
+                    source: folder.name.clone(),
+                    name: self.located[i].decoded.text.clone(),
+                    encoding: self.located[i].decoded.encoding,
+                    decision,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Each node's target folder and, for system folders, its role.
+struct Placement {
+    target_of: Vec<Option<usize>>,
+    role_of: Vec<Option<Role>>,
 }
 
 /// Folders sorted by raw name, each name once: a folder listed twice gets the union of its
@@ -602,7 +840,11 @@ fn reserve_target_listing(targets: &mut TargetTree, target: &TargetListing) -> B
             best.insert(role, key);
         }
     }
+    // One folder serves one role, even if a hostile listing names it twice in two cases on
+    // a target that ignores case.
+    let mut used = BTreeSet::new();
     best.into_iter()
         .filter_map(|(role, (_, _, i))| targets.reserve(&located[i].path).map(|node| (role, node)))
+        .filter(|&(_, node)| used.insert(node))
         .collect()
 }

@@ -3,7 +3,8 @@
 //!
 //! A character the target cannot take becomes its full-width twin (`/` → `／`, `*` → `＊`,
 //! `.` → `．`), which reads the same; control characters become spaces; leading and
-//! trailing spaces are dropped and leading and trailing dots replaced; an empty name becomes
+//! trailing spaces are dropped and leading and trailing dots (and a leading `~`) replaced;
+//! an empty name becomes
 //! `_`; an over-long name is cut at a character boundary. Telling apart two names that end
 //! up equal is the plan's job (see [`FolderPlan`](super::FolderPlan)).
 
@@ -16,6 +17,12 @@ use crate::{Error, ErrorKind, Result};
 /// the two hierarchy delimiters servers use besides `.`. Control characters are always
 /// refused, and so is the target's own delimiter.
 pub const DEFAULT_FORBIDDEN: [char; 4] = ['*', '%', '\\', '/'];
+
+/// Characters no name component may start with by default. Dovecot refuses top-level
+/// names starting with `~` (home-directory expansion: `NO [CANNOT] Invalid mailbox name:
+/// Begins with '~'`), over IMAP and in its Maildir; the rule applies at every level, which
+/// costs nothing readable (`~backup` becomes `～backup`).
+pub const DEFAULT_FORBIDDEN_LEADING: [char; 1] = ['~'];
 
 /// The smallest per-component byte limit accepted: room for a readable name plus a
 /// collision suffix such as ` (12)`.
@@ -36,6 +43,7 @@ pub const MIN_COMPONENT_BYTES: usize = 16;
 pub struct TargetRules {
     delimiter: char,
     forbidden: BTreeSet<char>,
+    forbidden_leading: BTreeSet<char>,
     max_component_bytes: usize,
     max_path_bytes: Option<usize>,
     case_insensitive: bool,
@@ -74,6 +82,7 @@ impl TargetRules {
         TargetRules {
             delimiter,
             forbidden: DEFAULT_FORBIDDEN.into_iter().collect(),
+            forbidden_leading: DEFAULT_FORBIDDEN_LEADING.into_iter().collect(),
             max_component_bytes: 255,
             max_path_bytes: None,
             case_insensitive: false,
@@ -124,16 +133,25 @@ impl TargetRules {
         self
     }
 
+    /// Also refuse `chars` as the first character of a name (letters, digits, space, `_`,
+    /// `(` and `)` are always allowed).
+    pub fn with_forbidden_leading(mut self, chars: impl IntoIterator<Item = char>) -> TargetRules {
+        self.forbidden_leading
+            .extend(chars.into_iter().filter(|&c| !never_forbidden(c)));
+        self
+    }
+
     /// Limit each component to `bytes` bytes as sent (at least [`MIN_COMPONENT_BYTES`]).
     pub fn with_max_component_bytes(mut self, bytes: usize) -> TargetRules {
         self.max_component_bytes = bytes.max(MIN_COMPONENT_BYTES);
         self
     }
 
-    /// Limit a whole path, delimiters included, to `bytes` bytes as sent (at least the
-    /// component limit).
+    /// Limit a whole path, delimiters included, to `bytes` bytes as sent (at least
+    /// [`MIN_COMPONENT_BYTES`]). Components are cut to what is left under their parent;
+    /// a folder with no room left is skipped ([`SkipReason::PathTooLong`](super::SkipReason)).
     pub fn with_max_path_bytes(mut self, bytes: usize) -> TargetRules {
-        self.max_path_bytes = Some(bytes.max(self.max_component_bytes));
+        self.max_path_bytes = Some(bytes.max(MIN_COMPONENT_BYTES));
         self
     }
 
@@ -325,7 +343,13 @@ impl TargetRules {
                 dot.repeat(trail)
             )
         };
-        let text = if text.is_empty() { "_".to_owned() } else { text };
+        let mut text = if text.is_empty() { "_".to_owned() } else { text };
+        if let Some(first) = text.chars().next().filter(|c| self.forbidden_leading.contains(c)) {
+            text.replace_range(
+                ..first.len_utf8(),
+                self.replacement(first).encode_utf8(&mut [0; 4]),
+            );
+        }
         self.fit(&text, limit)
     }
 
@@ -485,6 +509,14 @@ mod tests {
     }
 
     #[test]
+    fn a_leading_tilde_is_replaced_where_dovecot_refuses_it() {
+        assert_eq!(TargetRules::maildir().sanitize("~backup"), "～backup");
+        assert_eq!(slash().sanitize("~"), "～");
+        assert_eq!(slash().sanitize("a~b"), "a~b");
+        assert_eq!(slash().with_forbidden_leading(['#']).sanitize("#tag"), "＃tag");
+    }
+
+    #[test]
     fn empty_names_become_an_underscore() {
         assert_eq!(slash().sanitize(""), "_");
         assert_eq!(slash().sanitize("   "), "_");
@@ -538,7 +570,7 @@ mod tests {
         }
 
         #[test]
-        fn sanitising_is_idempotent_and_clean(text in "[ ./\\\\*%a-zA-Z\\t\u{3000}項目]{0,40}", maildir in any::<bool>()) {
+        fn sanitising_is_idempotent_and_clean(text in "[ ./\\\\*%~a-zA-Z\\t\u{3000}項目]{0,40}", maildir in any::<bool>()) {
             let rules = if maildir { TargetRules::maildir() } else { slash().with_max_component_bytes(24) };
             let once = rules.sanitize(&text);
             prop_assert!(rules.is_clean(&once), "{:?} -> {:?}", text, once);

@@ -107,6 +107,18 @@ impl ManualClock {
         }
     }
 
+    /// How long until the earliest waiting sleep is due, `None` when none waits (lets a test
+    /// tell which sleep the code under test is in).
+    pub fn next_wake(&self) -> Option<Duration> {
+        let state = lock(&self.inner);
+        let now = state.now;
+        state
+            .sleepers
+            .iter()
+            .map(|(_, at, _)| at.duration_since(now).unwrap_or_default())
+            .min()
+    }
+
     /// How many sleeps are waiting: created, polled, not yet due and not dropped (lets a
     /// test wait until the code under test is idle).
     pub fn pending_sleeps(&self) -> usize {

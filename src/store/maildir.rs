@@ -651,7 +651,9 @@ const SUBSCRIPTIONS_V2: &[u8] = b"V\t2\n\n";
 
 impl Migrator for Maildir {
     async fn target_listing(&self) -> Result<crate::folder::TargetListing> {
-        Ok(crate::folder::TargetListing::new(crate::folder::TargetRules::maildir()))
+        Ok(crate::folder::TargetListing::new(
+            crate::folder::TargetRules::maildir(),
+        ))
     }
 
     async fn prepare_folder(&self, folder: &TargetFolder) -> Result<()> {

@@ -8,16 +8,12 @@ use std::time::{Duration, SystemTime};
 
 use futures::io::{AsyncRead, AsyncWrite};
 
-use crate::folder::{
-    Decision, FolderPlan, ListedFolder, PlanOptions, Role, SourceListing, TargetPath,
-};
-use crate::imap::codec::{Flag, KnownCode, MailboxName, StatusAttribute};
+use crate::folder::{Decision, FolderPlan, ListedFolder, PlanOptions, Role, SourceListing, TargetPath};
+use crate::imap::codec::{Flag, InternalDate, KnownCode, MailboxName, StatusAttribute};
 use crate::imap::{CommandFailed, FetchItems, FetchedMessage, Session, SessionOptions};
 use crate::net::{MaybeTls, ServerConfig, Timer};
 use crate::sync::report::{Counts, FolderReport, Report};
-use crate::sync::{
-    Event, Fingerprint, Message, Migrator, SkipReason, SourceId, SyncState, TargetFolder,
-};
+use crate::sync::{Event, Fingerprint, Message, Migrator, SkipReason, SourceId, SyncState, TargetFolder};
 use crate::{Credentials, Error, ErrorKind, Result, Uid, UidSet};
 
 /// Opens the TCP connections the engine needs. The `tokio` feature supplies
@@ -66,7 +62,11 @@ pub enum Source {
 impl Source {
     /// An IMAP source with default session options.
     pub fn imap(server: ServerConfig, credentials: Credentials) -> Source {
-        Source::Imap { server, credentials, session: SessionOptions::default() }
+        Source::Imap {
+            server,
+            credentials,
+            session: SessionOptions::default(),
+        }
     }
 
     /// A POP3 source.
@@ -75,7 +75,9 @@ impl Source {
     }
 }
 
-/// Keep copying new mail after the first pass, until the window closes.
+/// Keep copying new mail after the first pass, until the window closes. Between passes the
+/// engine waits with IMAP IDLE on the source's INBOX where offered (new mail there starts the
+/// next pass at once) and polls every folder at `poll_interval`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watch {
     /// How long after the start to keep watching (the guide's window: 30 days by default).
@@ -86,7 +88,10 @@ pub struct Watch {
 
 impl Default for Watch {
     fn default() -> Self {
-        Watch { window: Duration::from_secs(30 * 24 * 3600), poll_interval: Duration::from_secs(300) }
+        Watch {
+            window: Duration::from_secs(30 * 24 * 3600),
+            poll_interval: Duration::from_secs(300),
+        }
     }
 }
 
@@ -160,6 +165,20 @@ struct Shared {
     state: Mutex<SyncState>,
     report: Mutex<Report>,
     queue: Mutex<VecDeque<Job>>,
+    /// Held across a whole save, with the snapshot taken inside it: saves from several
+    /// workers then reach the host in order, and an older snapshot never overwrites a newer.
+    saving: futures::lock::Mutex<()>,
+}
+
+impl Shared {
+    fn new(state: SyncState, report: Report, queue: VecDeque<Job>) -> Shared {
+        Shared {
+            state: Mutex::new(state),
+            report: Mutex::new(report),
+            queue: Mutex::new(queue),
+            saving: futures::lock::Mutex::new(()),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -172,8 +191,20 @@ type ImapSession<C> = Session<MaybeTls<<C as Connector>::Stream>>;
 
 impl<M: Migrator, C: Connector> Engine<M, C> {
     /// An engine for `source` into `migrator`.
-    pub fn new(source: Source, migrator: M, connector: C, timer: Arc<dyn Timer>, options: EngineOptions) -> Self {
-        Engine { source, migrator, connector, timer, options }
+    pub fn new(
+        source: Source,
+        migrator: M,
+        connector: C,
+        timer: Arc<dyn Timer>,
+        options: EngineOptions,
+    ) -> Self {
+        Engine {
+            source,
+            migrator,
+            connector,
+            timer,
+            options,
+        }
     }
 
     /// The migrator (e.g. to inspect a built-in store after the run).
@@ -185,7 +216,10 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
     /// the window closes.
     pub async fn run(&self) -> Result<Report> {
         let started = self.timer.now();
-        let mut report = Report { dry_run: self.options.dry_run, ..Report::default() };
+        let mut report = Report {
+            dry_run: self.options.dry_run,
+            ..Report::default()
+        };
         loop {
             report = match &self.source {
                 Source::Imap { .. } => self.imap_pass(report).await?,
@@ -201,15 +235,50 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                 return Ok(report);
             }
             let left = deadline.duration_since(now).unwrap_or_default();
-            self.timer.sleep(watch.poll_interval.min(left)).await;
+            self.wait_for_news(watch.poll_interval.min(left)).await;
             if self.timer.now() >= deadline {
                 return Ok(report);
             }
         }
     }
 
+    /// Waits up to `max` for new mail: with IMAP IDLE on the source's INBOX where the server
+    /// offers it (new mail then starts the next pass at once), else by sleeping. Any trouble
+    /// with IDLE falls back to sleeping out the rest: the next pass reports real errors.
+    async fn wait_for_news(&self, max: Duration) {
+        let start = self.timer.now();
+        if let Source::Imap { .. } = &self.source
+            && let Ok(mut session) = self.open_imap().await
+        {
+            let inbox = MailboxName::from_raw(&b"INBOX"[..]);
+            if session.capabilities().has("IDLE") && session.examine(&inbox).await.is_ok() {
+                let idled = match session.idle().await {
+                    Ok(mut idle) => {
+                        let waited = idle.wait(max).await;
+                        let _ = idle.done().await;
+                        waited.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                let _ = session.logout().await;
+                if idled {
+                    return;
+                }
+            }
+        }
+        let waited = self.timer.now().duration_since(start).unwrap_or_default();
+        if let Some(rest) = max.checked_sub(waited) {
+            self.timer.sleep(rest).await;
+        }
+    }
+
     async fn open_imap(&self) -> Result<ImapSession<C>> {
-        let Source::Imap { server, credentials, session } = &self.source else {
+        let Source::Imap {
+            server,
+            credentials,
+            session,
+        } = &self.source
+        else {
             unreachable_source()?
         };
         let stream = self.connector.connect(server).await?;
@@ -238,15 +307,25 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
         }
         let plan = FolderPlan::build(&source_listing, &target_listing, &plan_options);
 
-        let mut report = Report { passes: previous.passes, dry_run: self.options.dry_run, folders: Vec::new() };
+        let mut report = Report {
+            passes: previous.passes,
+            dry_run: self.options.dry_run,
+            folders: Vec::new(),
+        };
         let mut jobs = VecDeque::new();
         let mut parents_only = Vec::new();
         for entry in plan.entries() {
             let display = entry.source.decode().text;
             let old = previous.folders.iter().find(|f| f.source == display);
-            let mut folder = FolderReport { source: display.clone(), ..FolderReport::default() };
+            let mut folder = FolderReport {
+                source: display.clone(),
+                ..FolderReport::default()
+            };
             if let Some(old) = old {
-                folder.counts = Counts { copied_this_run: old.counts.copied_this_run, ..old.counts };
+                folder.counts = Counts {
+                    copied_this_run: old.counts.copied_this_run,
+                    ..old.counts
+                };
                 folder.counts.skipped = old.counts.skipped;
                 folder.counts.failed = 0;
             }
@@ -254,14 +333,25 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                 Decision::Copy { path, role } => {
                     folder.target = Some(path.clone());
                     folder.role = *role;
-                    let target = TargetFolder { path: path.components().to_vec(), role: *role };
+                    let target = TargetFolder {
+                        path: path.components().to_vec(),
+                        role: *role,
+                    };
                     let index = report.folders.len();
-                    jobs.push_back(Job { index, source: entry.source.clone(), display, target });
+                    jobs.push_back(Job {
+                        index,
+                        source: entry.source.clone(),
+                        display,
+                        target,
+                    });
                 }
                 Decision::CreateOnly { path } => {
                     folder.target = Some(path.clone());
                     folder.skipped_because = Some("holds no messages; created as a parent folder".into());
-                    parents_only.push(TargetFolder { path: path.components().to_vec(), role: None });
+                    parents_only.push(TargetFolder {
+                        path: path.components().to_vec(),
+                        role: None,
+                    });
                 }
                 Decision::Skip(reason) => {
                     folder.skipped_because = Some(format!("{reason:?}"));
@@ -276,7 +366,10 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
 
         if !self.options.dry_run {
             // Parents first, so hierarchies are created top-down.
-            let mut targets: Vec<&TargetFolder> = parents_only.iter().chain(jobs.iter().map(|j| &j.target)).collect();
+            let mut targets: Vec<&TargetFolder> = parents_only
+                .iter()
+                .chain(jobs.iter().map(|j| &j.target))
+                .collect();
             targets.sort_by(|a, b| a.path.len().cmp(&b.path.len()).then_with(|| a.path.cmp(&b.path)));
             targets.dedup();
             for target in targets {
@@ -290,7 +383,7 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             self.migrator.save_state(&state).await?;
         }
 
-        let shared = Shared { state: Mutex::new(state), report: Mutex::new(report), queue: Mutex::new(jobs) };
+        let shared = Shared::new(state, report, jobs);
         let workers = self.options.connections.max(1);
         let mut first = Some(first);
         let mut tasks = Vec::with_capacity(workers);
@@ -330,7 +423,10 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                         folder.errors.push(err.to_string());
                     }
                     drop(report);
-                    self.migrator.event(&Event::Failed { source: job.display.clone(), error: err.to_string() });
+                    self.migrator.event(&Event::Failed {
+                        source: job.display.clone(),
+                        error: err.to_string(),
+                    });
                     if session.as_ref().is_some_and(|s| s.is_closed()) {
                         session = None;
                     }
@@ -346,7 +442,14 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
 
     async fn copy_folder(&self, session: &mut ImapSession<C>, job: &Job, shared: &Shared) -> Result<()> {
         let status = match session
-            .status(&job.source, &[StatusAttribute::Messages, StatusAttribute::UidNext, StatusAttribute::UidValidity])
+            .status(
+                &job.source,
+                &[
+                    StatusAttribute::Messages,
+                    StatusAttribute::UidNext,
+                    StatusAttribute::UidValidity,
+                ],
+            )
             .await
         {
             Ok(status) => status,
@@ -355,7 +458,8 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
         };
         let saved = lock(&shared.state).folder(&job.source).cloned();
         // New mail always raises UIDNEXT: unchanged UIDNEXT and UIDVALIDITY mean nothing new.
-        if let (Some(saved), Some(uid_next), Some(uid_validity)) = (&saved, status.uid_next, status.uid_validity)
+        if let (Some(saved), Some(uid_next), Some(uid_validity)) =
+            (&saved, status.uid_next, status.uid_validity)
             && saved.uid_validity == uid_validity
             && saved.uid_next == Some(uid_next)
             && !self.options.dry_run
@@ -380,7 +484,14 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
         let mut present = Vec::with_capacity(mailbox.exists as usize);
         if mailbox.exists > 0 {
             let all = UidSet::range(Uid::MIN, Uid::MAX);
-            let items = FetchItems { flags: false, internal_date: false, size: true, body: false, modseq: false };
+            let items = FetchItems {
+                flags: false,
+                internal_date: false,
+                size: true,
+                body: false,
+                modseq: false,
+                header: false,
+            };
             let mut stream = session.uid_fetch(&all, items).await?;
             while let Some(message) = stream.next().await {
                 let message = message?;
@@ -389,7 +500,11 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
         }
         present.sort_unstable();
         let present_set: UidSet = present.iter().map(|&(uid, _)| uid).collect();
-        let size_of = |uid: Uid| present.binary_search_by_key(&uid, |&(u, _)| u).map_or(0, |i| present[i].1);
+        let size_of = |uid: Uid| {
+            present
+                .binary_search_by_key(&uid, |&(u, _)| u)
+                .map_or(0, |i| present[i].1)
+        };
 
         // The state's UIDs only mean something under the same UIDVALIDITY.
         let recovering = saved.as_ref().is_none_or(|s| s.uid_validity != uid_validity);
@@ -444,7 +559,10 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
 
         // After a UIDVALIDITY change or a lost state, the target's content decides.
         let mut in_target = if recovering && !wanted.is_empty() {
-            self.migrator.fingerprints(&job.target).await?.filter(|c| c.total() > 0)
+            self.migrator
+                .fingerprints(&job.target)
+                .await?
+                .filter(|c| c.total() > 0)
         } else {
             None
         };
@@ -465,7 +583,9 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             while let Some(fetched) = stream.next().await {
                 let fetched = fetched?;
                 seen.insert(fetched.uid);
-                let Some(message) = self.message(job, uid_validity, fetched) else { continue };
+                let Some(message) = self.message(job, uid_validity, fetched) else {
+                    continue;
+                };
                 if let Some(counts) = in_target.as_mut()
                     && counts.take(&message.fingerprint)
                 {
@@ -490,10 +610,19 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             let mut state = lock(&shared.state);
             state.folder_mut(&job.source).uid_next = uid_next;
         }
-        let state = lock(&shared.state).clone();
-        self.migrator.save_state(&state).await?;
-        self.migrator.event(&Event::FolderFinished { source: job.display.clone() });
+        self.save(shared).await?;
+        self.migrator.event(&Event::FolderFinished {
+            source: job.display.clone(),
+        });
         Ok(())
+    }
+
+    /// Saves the current state; see [`Shared::saving`] for why the snapshot is taken inside
+    /// the lock.
+    async fn save(&self, shared: &Shared) -> Result<()> {
+        let _in_order = shared.saving.lock().await;
+        let snapshot = lock(&shared.state).clone();
+        self.migrator.save_state(&snapshot).await
     }
 
     /// The message to store, `None` (reported) when the server sent no body.
@@ -504,7 +633,11 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             raw,
             flags: fetched.flags.into_iter().filter(|f| *f != Flag::Recent).collect(),
             internal_date: fetched.internal_date,
-            source: SourceId::Imap { folder: job.source.clone(), uid_validity, uid: fetched.uid },
+            source: SourceId::Imap {
+                folder: job.source.clone(),
+                uid_validity,
+                uid: fetched.uid,
+            },
         })
     }
 
@@ -513,7 +646,10 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
         if batch.is_empty() {
             return Ok(0);
         }
-        let ids: Vec<(SourceId, u64)> = batch.iter().map(|m| (m.source.clone(), m.raw.len() as u64)).collect();
+        let ids: Vec<(SourceId, u64)> = batch
+            .iter()
+            .map(|m| (m.source.clone(), m.raw.len() as u64))
+            .collect();
         let results = self.migrator.store_batch(&job.target, batch).await;
         let mut failed = 0;
         let mut first_fatal = None;
@@ -531,13 +667,20 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                                 state.folder_mut(&job.source).copied.insert(*uid);
                             }
                             SourceId::Pop3 { uidl } => {
-                                state.pop3.get_or_insert_with(Default::default).copied_uidls.insert(uidl.clone());
+                                state
+                                    .pop3
+                                    .get_or_insert_with(Default::default)
+                                    .copied_uidls
+                                    .insert(uidl.clone());
                             }
                         }
                         counts.copied += 1;
                         counts.copied_this_run += 1;
                         counts.copied_bytes += bytes;
-                        self.migrator.event(&Event::Copied { source: job.display.clone(), bytes });
+                        self.migrator.event(&Event::Copied {
+                            source: job.display.clone(),
+                            bytes,
+                        });
                     }
                     Err(err) => {
                         failed += 1;
@@ -545,7 +688,10 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                         if errors.len() < 5 {
                             errors.push(err.to_string());
                         }
-                        self.migrator.event(&Event::Failed { source: job.display.clone(), error: err.to_string() });
+                        self.migrator.event(&Event::Failed {
+                            source: job.display.clone(),
+                            error: err.to_string(),
+                        });
                         if is_fatal(&err) && first_fatal.is_none() {
                             first_fatal = Some(err);
                         }
@@ -561,8 +707,7 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                 folder.errors.truncate(5);
             }
         }
-        let state = lock(&shared.state).clone();
-        self.migrator.save_state(&state).await?;
+        self.save(shared).await?;
         match first_fatal {
             Some(err) => Err(err),
             None => Ok(failed),
@@ -579,7 +724,10 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             folder.counts.copied = (folder.counts.copied + 1).min(folder.counts.known);
         }
         drop(report);
-        self.migrator.event(&Event::Skipped { source: job.display.clone(), reason });
+        self.migrator.event(&Event::Skipped {
+            source: job.display.clone(),
+            reason,
+        });
     }
 
     fn count_skipped(&self, shared: &Shared, job: &Job, n: u64, reason: SkipReason) {
@@ -591,7 +739,10 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             folder.counts.skipped += n;
         }
         drop(report);
-        self.migrator.event(&Event::Skipped { source: job.display.clone(), reason });
+        self.migrator.event(&Event::Skipped {
+            source: job.display.clone(),
+            reason,
+        });
     }
 
     fn folder_vanished(&self, job: &Job, shared: &Shared) -> Result<()> {
@@ -625,17 +776,33 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             Some(Decision::Copy { path, role }) => (path.clone(), *role),
             _ => (TargetPath::new(["INBOX"]), Some(Role::Inbox)),
         };
-        let target = TargetFolder { path: path.components().to_vec(), role };
-        let job = Job { index: 0, source: inbox, display: "INBOX".into(), target: target.clone() };
+        let target = TargetFolder {
+            path: path.components().to_vec(),
+            role,
+        };
+        let job = Job {
+            index: 0,
+            source: inbox,
+            display: "INBOX".into(),
+            target: target.clone(),
+        };
 
         let mut state = self.migrator.load_state().await?.unwrap_or_else(SyncState::new);
         check_format(&state)?;
-        let done = state.pop3.get_or_insert_with(Default::default).copied_uidls.clone();
+        let done = state
+            .pop3
+            .get_or_insert_with(Default::default)
+            .copied_uidls
+            .clone();
 
         let ids = session.unique_ids().await?;
         let sizes = session.list().await?;
         let size_of = |msg: u32| sizes.iter().find(|l| l.msg == msg).map_or(0, |l| l.size);
-        let mut report = Report { passes: previous.passes, dry_run: self.options.dry_run, folders: Vec::new() };
+        let mut report = Report {
+            passes: previous.passes,
+            dry_run: self.options.dry_run,
+            folders: Vec::new(),
+        };
         let mut folder = FolderReport {
             source: "INBOX".into(),
             target: Some(path),
@@ -666,7 +833,7 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
         self.migrator.prepare_folder(&target).await?;
         state.pop3.get_or_insert_with(Default::default);
         self.migrator.save_state(&state).await?;
-        let shared = Shared { state: Mutex::new(state), report: Mutex::new(report), queue: Mutex::new(VecDeque::new()) };
+        let shared = Shared::new(state, report, VecDeque::new());
 
         let mut batch = Vec::new();
         let mut batch_bytes = 0u64;
@@ -679,7 +846,9 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                 drop(report);
                 self.migrator.event(&Event::Skipped {
                     source: job.display.clone(),
-                    reason: SkipReason::TooLarge { size: size_of(entry.msg) },
+                    reason: SkipReason::TooLarge {
+                        size: size_of(entry.msg),
+                    },
                 });
                 continue;
             }
@@ -693,14 +862,17 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                 source: SourceId::Pop3 { uidl: entry.uid },
             });
             if batch.len() >= self.options.batch_messages || batch_bytes >= self.options.batch_bytes {
-                self.store_batch(&shared, &job, std::mem::take(&mut batch)).await?;
+                self.store_batch(&shared, &job, std::mem::take(&mut batch))
+                    .await?;
                 batch_bytes = 0;
             }
         }
         self.store_batch(&shared, &job, batch).await?;
         // Read-only: QUIT without DELE removes nothing.
         let _ = session.quit().await;
-        self.migrator.event(&Event::FolderFinished { source: job.display.clone() });
+        self.migrator.event(&Event::FolderFinished {
+            source: job.display.clone(),
+        });
         Ok(shared.report.into_inner().unwrap_or_else(PoisonError::into_inner))
     }
 }
@@ -710,7 +882,11 @@ async fn list_source<S>(session: &mut Session<S>) -> Result<SourceListing>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let namespaces = if session.capabilities().has("NAMESPACE") { session.namespace().await? } else { None };
+    let namespaces = if session.capabilities().has("NAMESPACE") {
+        session.namespace().await?
+    } else {
+        None
+    };
     let items = session.list_all().await?;
     let folders = items.into_iter().map(|item| ListedFolder {
         name: item.name,
@@ -718,8 +894,18 @@ where
         attributes: item.attributes.iter().map(attribute_text).collect(),
     });
     let mut listing = SourceListing::new(folders);
-    if let Some(personal) = namespaces.as_ref().and_then(|n| n.personal.first()) {
-        listing.personal_prefix = personal.prefix.clone();
+    if let Some(namespaces) = &namespaces {
+        if let Some(personal) = namespaces.personal.first() {
+            listing.personal_prefix = personal.prefix.clone();
+        }
+        // Other users' and shared folders are not this account's mail: the plan skips them.
+        listing.other_prefixes = namespaces
+            .other_users
+            .iter()
+            .chain(&namespaces.shared)
+            .map(|n| n.prefix.clone())
+            .filter(|p| !p.raw().is_empty())
+            .collect();
     }
     Ok(listing)
 }
@@ -751,9 +937,11 @@ fn attribute_text(attribute: &crate::imap::codec::NameAttribute) -> String {
 
 /// An error after which going on with other folders is pointless.
 fn is_fatal(err: &Error) -> bool {
-    matches!(err.kind(), ErrorKind::Auth | ErrorKind::Io | ErrorKind::Tls | ErrorKind::InvalidInput)
-        || (err.kind() == ErrorKind::TargetRefused
-            && CommandFailed::of(err).is_some_and(|f| f.has_code(KnownCode::OverQuota)))
+    matches!(
+        err.kind(),
+        ErrorKind::Auth | ErrorKind::Io | ErrorKind::Tls | ErrorKind::InvalidInput
+    ) || (err.kind() == ErrorKind::TargetRefused
+        && CommandFailed::of(err).is_some_and(|f| f.has_code(KnownCode::OverQuota)))
 }
 
 /// Whether the source says the folder does not exist (renamed or deleted mid-run).
@@ -777,29 +965,23 @@ fn check_format(state: &SyncState) -> Result<()> {
 }
 
 fn unreachable_source<T>() -> Result<T> {
-    Err(Error::new(ErrorKind::InvalidInput, "internal: wrong source kind for this pass"))
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        "internal: wrong source kind for this pass",
+    ))
 }
 
-/// `d-Mon-yyyy` (RFC 3501 date) of a time, in UTC.
+/// `d-Mon-yyyy` (RFC 3501 date) of a time, in UTC: the date part of its INTERNALDATE form.
 fn imap_date(time: SystemTime) -> String {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let secs = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    format!("{d}-{}-{y}", MONTHS[(m - 1) as usize])
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let unix = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let full = InternalDate {
+        unix,
+        offset_minutes: 0,
+    }
+    .to_imap_string();
+    full.trim_start().split(' ').next().unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]

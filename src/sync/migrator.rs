@@ -221,4 +221,3 @@ pub trait Migrator: Send + Sync {
         let _ = event;
     }
 }
-

@@ -44,7 +44,11 @@ pub struct SyncState {
 impl SyncState {
     /// An empty state in the current format.
     pub fn new() -> Self {
-        SyncState { format: STATE_FORMAT, folders: Vec::new(), pop3: None }
+        SyncState {
+            format: STATE_FORMAT,
+            folders: Vec::new(),
+            pop3: None,
+        }
     }
 
     /// The state of the source folder named `source` (raw bytes), if any.
@@ -182,7 +186,9 @@ mod tests {
         f.copied = (1..=25_000).filter_map(Uid::new).collect();
         f.target = vec!["INBOX".into()];
         state.folder_mut(&gbk).uid_validity = 7;
-        state.pop3 = Some(Pop3State { copied_uidls: ["a".to_string()].into() });
+        state.pop3 = Some(Pop3State {
+            copied_uidls: ["a".to_string()].into(),
+        });
 
         let json = serde_json::to_string(&state).unwrap();
         assert!(json.contains(r#""copied":"1:25000""#), "{json}");
@@ -196,7 +202,8 @@ mod tests {
 
     #[test]
     fn malformed_hex_names_are_rejected_with_a_clear_message() {
-        let json = r#"{"format":1,"folders":[{"source":{"hex":"zz"},"target":[],"uid_validity":1,"copied":""}]}"#;
+        let json =
+            r#"{"format":1,"folders":[{"source":{"hex":"zz"},"target":[],"uid_validity":1,"copied":""}]}"#;
         let err = serde_json::from_str::<SyncState>(json).unwrap_err().to_string();
         assert!(err.contains("did not match") || err.contains("hex"), "{err}");
     }

@@ -56,7 +56,13 @@ impl FaultProxy {
                 }
             })
         };
-        FaultProxy { addr, plan, connections, server_bytes, task }
+        FaultProxy {
+            addr,
+            plan,
+            connections,
+            server_bytes,
+            task,
+        }
     }
 
     /// The port clients connect to.

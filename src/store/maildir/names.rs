@@ -10,10 +10,13 @@ pub(super) const MAX_KEYWORDS: usize = 26;
 
 /// The Maildir++ directory of `folder` under the root (`.A.B`), or `None` for INBOX (the root).
 ///
+/// A top-level folder with the INBOX role is the INBOX whatever it is called; deeper down
+/// (the under-address layout's `old@example.com/Inbox`) the path decides.
+///
 /// Components are stored in modified UTF-7, as Dovecot's default maildir storage keeps them
 /// (`Q&A` becomes `.Q&-A`, `项目` becomes `.&mHl27g-`); `.` separates the hierarchy.
 pub(super) fn folder_dir_name(folder: &TargetFolder) -> Result<Option<String>> {
-    if folder.role == Some(Role::Inbox) {
+    if folder.role == Some(Role::Inbox) && folder.path.len() <= 1 {
         return Ok(None);
     }
     let path = &folder.path;
@@ -199,6 +202,14 @@ mod tests {
             role: Some(Role::Inbox),
         };
         assert_eq!(folder_dir_name(&inbox).unwrap(), None);
+        let under_address = TargetFolder {
+            path: vec!["old@example．com".into(), "Inbox".into()],
+            role: Some(Role::Inbox),
+        };
+        assert_eq!(
+            folder_dir_name(&under_address).unwrap().unwrap(),
+            ".old@example&,w4-com.Inbox"
+        );
         assert_eq!(
             folder_dir_name(&folder(&["项目", "2024"])).unwrap().unwrap(),
             ".&mHl27g-.2024"

@@ -101,6 +101,18 @@ pub(crate) fn via_imap_proto(frame: &Bytes) -> Option<Fetch> {
                     Some(_) => return None,
                 };
             }
+            AttributeValue::BodySection {
+                section: Some(imap_proto::SectionPath::Full(imap_proto::MessageSection::Header)),
+                data,
+                ..
+            }
+            | AttributeValue::Rfc822Header(data) => {
+                fetch.header = match data {
+                    None => None,
+                    Some(Cow::Borrowed(d)) if !d.contains(&b'\\') => Some(frame.slice_ref(d)),
+                    Some(_) => return None,
+                };
+            }
             AttributeValue::Unknown => return None,
             _ => {}
         }
@@ -116,6 +128,7 @@ fn empty(seq: u32) -> Fetch {
         internal_date: None,
         size: None,
         body: None,
+        header: None,
         modseq: None,
     }
 }
@@ -195,6 +208,11 @@ fn msg_att<'a>(frame: &Bytes, seq: u32, i: &'a [u8]) -> PResult<'a, Result<Fetch
                 fetch.body = body.map(|b| to_bytes(frame, b));
                 rest
             }
+            b"BODY[HEADER]" | b"RFC822.HEADER" => {
+                let (rest, header) = nstring(rest)?;
+                fetch.header = header.map(|b| to_bytes(frame, b));
+                rest
+            }
             _ => skip_value(rest)?.0,
         };
     }
@@ -247,6 +265,7 @@ mod tests {
             internal_date: date("17-Jul-1996 02:44:25 -0700"),
             size: Some(4286),
             body: None,
+            header: None,
             modseq: Some(624_140_003),
         };
         assert_eq!(proto.as_ref(), Some(&expected));
@@ -293,6 +312,22 @@ mod tests {
         let (proto, ours) = parse_both(b"* 4 FETCH (RFC822 \"a\\\"b\" UID 2)\r\n");
         assert_eq!(proto, None, "imap-proto would keep the escape");
         assert_eq!(ours.unwrap().body.as_deref(), Some(&b"a\"b"[..]));
+    }
+
+    #[test]
+    fn header_sections_are_kept_apart_from_the_body() {
+        let frame =
+            Bytes::from_static(b"* 2 FETCH (UID 8 RFC822.SIZE 20 BODY[HEADER] {8}\r\nA: b\r\n\r\n)\r\n");
+        let f = own(&frame, 2, &frame[9..frame.len() - 2]).unwrap();
+        assert_eq!(f.header.as_deref(), Some(&b"A: b\r\n\r\n"[..]));
+        assert_eq!((f.body, f.size), (None, Some(20)));
+        // Quoted (no literal): both parsers keep it (imap-proto only as the fallback).
+        let (proto, ours) = parse_both(b"* 2 FETCH (UID 8 RFC822.HEADER \"A: b\" BODY[HEADER] NIL)\r\n");
+        assert_eq!(proto.map(|f| f.header), Some(None));
+        assert_eq!(ours.unwrap().header, None);
+        let (proto, ours) = parse_both(b"* 2 FETCH (UID 8 BODY[HEADER] \"A: b\")\r\n");
+        assert_eq!(proto.and_then(|f| f.header).as_deref(), Some(&b"A: b"[..]));
+        assert_eq!(ours.unwrap().header.as_deref(), Some(&b"A: b"[..]));
     }
 
     #[test]
