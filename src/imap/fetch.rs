@@ -27,6 +27,8 @@ pub struct FetchItems {
     pub body: bool,
     /// `MODSEQ` (only sent when the server advertises CONDSTORE).
     pub modseq: bool,
+    /// `BODY.PEEK[HEADER]`: the header section only, for fingerprints.
+    pub header: bool,
 }
 
 impl FetchItems {
@@ -37,6 +39,7 @@ impl FetchItems {
         size: true,
         body: true,
         modseq: false,
+        header: false,
     };
 
     /// Everything but the body: for listing what a folder holds.
@@ -46,6 +49,17 @@ impl FetchItems {
         size: true,
         body: false,
         modseq: false,
+        header: false,
+    };
+
+    /// What a fingerprint needs: `(UID RFC822.SIZE BODY.PEEK[HEADER])`.
+    pub const FINGERPRINT: FetchItems = FetchItems {
+        flags: false,
+        internal_date: false,
+        size: true,
+        body: false,
+        modseq: false,
+        header: true,
     };
 
     /// The items in IMAP syntax, e.g. `(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])`.
@@ -66,6 +80,9 @@ impl FetchItems {
         if self.body {
             items.push("BODY.PEEK[]");
         }
+        if self.header {
+            items.push("BODY.PEEK[HEADER]");
+        }
         format!("({})", items.join(" "))
     }
 
@@ -74,6 +91,7 @@ impl FetchItems {
     fn complete(&self, fetch: &Fetch, condstore: bool) -> bool {
         fetch.uid.is_some()
             && (!self.body || fetch.body.is_some())
+            && (!self.header || fetch.header.is_some())
             && (!self.size || fetch.size.is_some())
             && (!self.flags || fetch.flags.is_some())
             && (!(self.modseq && condstore) || fetch.modseq.is_some())
@@ -95,6 +113,8 @@ pub struct FetchedMessage {
     pub size: Option<u32>,
     /// The whole message, if asked for: a slice of the read buffer, not a copy.
     pub body: Option<Bytes>,
+    /// The header section, if asked for (`BODY.PEEK[HEADER]`).
+    pub header: Option<Bytes>,
     /// MODSEQ, if asked for under CONDSTORE.
     pub modseq: Option<u64>,
 }
@@ -311,6 +331,7 @@ fn merge(mut a: Fetch, b: Fetch) -> Fetch {
     a.internal_date = b.internal_date.or(a.internal_date);
     a.size = b.size.or(a.size);
     a.body = b.body.or(a.body);
+    a.header = b.header.or(a.header);
     a.modseq = b.modseq.or(a.modseq);
     a
 }
@@ -323,6 +344,7 @@ fn message(fetch: Fetch) -> Option<FetchedMessage> {
         internal_date: fetch.internal_date,
         size: fetch.size,
         body: fetch.body,
+        header: fetch.header,
         modseq: fetch.modseq,
     })
 }
@@ -357,6 +379,7 @@ mod tests {
             internal_date: None,
             size: None,
             body: None,
+            header: None,
             modseq: None,
         };
         let b = Fetch {
@@ -366,6 +389,7 @@ mod tests {
             internal_date: None,
             size: Some(5),
             body: Some(Bytes::from_static(b"hello")),
+            header: None,
             modseq: None,
         };
         let merged = merge(a, b);

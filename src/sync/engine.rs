@@ -448,6 +448,7 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                 size: true,
                 body: false,
                 modseq: false,
+                header: false,
             };
             let mut stream = session.uid_fetch(&all, items).await?;
             while let Some(message) = stream.next().await {

@@ -514,6 +514,8 @@ pub struct Fetch {
     pub size: Option<u32>,
     /// `BODY[]` (or `RFC822`), a slice of the read buffer.
     pub body: Option<Bytes>,
+    /// `BODY[HEADER]` (or `RFC822.HEADER`): the header section, a slice of the read buffer.
+    pub header: Option<Bytes>,
     /// MODSEQ (RFC 7162)
     pub modseq: Option<u64>,
 }

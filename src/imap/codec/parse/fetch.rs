@@ -101,7 +101,10 @@ pub(crate) fn via_imap_proto(frame: &Bytes) -> Option<Fetch> {
                     Some(_) => return None,
                 };
             }
-            AttributeValue::Unknown => return None,
+            // A header section (or any other part) is left to our parser, which keeps it.
+            AttributeValue::BodySection { section: Some(_), .. }
+            | AttributeValue::Rfc822Header(_)
+            | AttributeValue::Unknown => return None,
             _ => {}
         }
     }
@@ -116,6 +119,7 @@ fn empty(seq: u32) -> Fetch {
         internal_date: None,
         size: None,
         body: None,
+        header: None,
         modseq: None,
     }
 }
@@ -195,6 +199,11 @@ fn msg_att<'a>(frame: &Bytes, seq: u32, i: &'a [u8]) -> PResult<'a, Result<Fetch
                 fetch.body = body.map(|b| to_bytes(frame, b));
                 rest
             }
+            b"BODY[HEADER]" | b"RFC822.HEADER" => {
+                let (rest, header) = nstring(rest)?;
+                fetch.header = header.map(|b| to_bytes(frame, b));
+                rest
+            }
             _ => skip_value(rest)?.0,
         };
     }
@@ -247,6 +256,7 @@ mod tests {
             internal_date: date("17-Jul-1996 02:44:25 -0700"),
             size: Some(4286),
             body: None,
+            header: None,
             modseq: Some(624_140_003),
         };
         assert_eq!(proto.as_ref(), Some(&expected));
@@ -293,6 +303,19 @@ mod tests {
         let (proto, ours) = parse_both(b"* 4 FETCH (RFC822 \"a\\\"b\" UID 2)\r\n");
         assert_eq!(proto, None, "imap-proto would keep the escape");
         assert_eq!(ours.unwrap().body.as_deref(), Some(&b"a\"b"[..]));
+    }
+
+    #[test]
+    fn header_sections_are_kept_apart_from_the_body() {
+        let frame =
+            Bytes::from_static(b"* 2 FETCH (UID 8 RFC822.SIZE 20 BODY[HEADER] {8}\r\nA: b\r\n\r\n)\r\n");
+        let f = own(&frame, 2, &frame[9..frame.len() - 2]).unwrap();
+        assert_eq!(f.header.as_deref(), Some(&b"A: b\r\n\r\n"[..]));
+        assert_eq!((f.body, f.size), (None, Some(20)));
+        // Quoted (no literal): imap-proto would drop the section, so ours reads it.
+        let (proto, ours) = parse_both(b"* 2 FETCH (UID 8 RFC822.HEADER \"A: b\\r\\n\")\r\n");
+        assert_eq!(proto, None);
+        assert!(ours.unwrap().header.is_some());
     }
 
     #[test]
