@@ -194,6 +194,8 @@ pub struct Verdict {
     /// Flags some source message had and its copy lost, and flags copies gained.
     pub flags_lost: BTreeSet<String>,
     pub flags_gained: BTreeSet<String>,
+    /// A few changed flag sets, as `folder: source → copy`.
+    pub flag_examples: Vec<String>,
 }
 
 impl Verdict {
@@ -286,8 +288,21 @@ pub fn compare(source: &Snapshot, target: &Snapshot) -> Verdict {
             let Some(candidates) = theirs.get_mut(&(item.without_tuid, item.date)) else {
                 continue;
             };
-            let Some(flags) = candidates.pop() else { continue };
+            // The closest flag set, so duplicates with different flags pair up sensibly.
+            let differences = |f: &Vec<String>| {
+                f.iter().filter(|x| !item.flags.contains(x)).count()
+                    + item.flags.iter().filter(|x| !f.contains(x)).count()
+            };
+            let Some(best) = (0..candidates.len()).min_by_key(|&i| differences(candidates[i])) else {
+                continue;
+            };
+            let flags = candidates.swap_remove(best);
             verdict.flags_changed += 1;
+            if verdict.flag_examples.len() < 3 {
+                verdict
+                    .flag_examples
+                    .push(format!("{name}: {} → {}", item.flags.join(" "), flags.join(" ")));
+            }
             for f in &item.flags {
                 if !flags.contains(f) {
                     verdict.flags_lost.insert(f.clone());

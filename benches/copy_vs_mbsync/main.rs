@@ -244,6 +244,9 @@ fn bench() -> Result<ExitCode, String> {
             row.first.peak_rss_kib.max(row.again.peak_rss_kib) as f64 / 1024.0,
             row.verdict.summary()
         );
+        for example in &row.verdict.flag_examples {
+            println!("   flags changed, e.g. {example}");
+        }
         if let Some(timing) = &row.timing {
             println!("   {timing}");
         }
