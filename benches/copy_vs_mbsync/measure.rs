@@ -114,6 +114,16 @@ pub fn run(cmd: &Cmd, dovecot: &Dovecot, scratch: &Path) -> Measure {
         std::thread::sleep(Duration::from_millis(if gnu_time { 1 } else { 5 }));
     };
     let secs = started.elapsed().as_secs_f64();
+    // The tool logged out: let its imap processes finish, so their CPU time is counted.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline
+        && dovecot
+            .pids()
+            .iter()
+            .any(|&pid| stat(pid).is_some_and(|(c, _)| c == "imap"))
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let dovecot_cpu = dovecot_cpu(dovecot) - dovecot_before;
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
@@ -221,11 +231,11 @@ fn vm_hwm(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// CPU seconds Dovecot has used so far: each live process's own time plus what its exited
-/// children used (the master reaps the per-connection `imap` processes).
+/// CPU seconds Dovecot has used so far: each process's own time plus what its exited
+/// children used (the master reaps the per-connection `imap` processes). Zombies count too:
+/// their time reaches the master's only once reaped.
 fn dovecot_cpu(dovecot: &Dovecot) -> f64 {
-    let ticks: u64 = dovecot
-        .pids()
+    let ticks: u64 = group_with_zombies(dovecot)
         .iter()
         .filter_map(|pid| {
             let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -239,6 +249,30 @@ fn dovecot_cpu(dovecot: &Dovecot) -> f64 {
         })
         .sum();
     ticks as f64 / clock_ticks()
+}
+
+/// Every process in the Dovecot master's process group, zombies included.
+fn group_with_zombies(dovecot: &Dovecot) -> Vec<u32> {
+    let field = |pid: u32, i: usize| -> Option<u32> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat[stat.rfind(')')? + 1..]
+            .split_whitespace()
+            .nth(i)?
+            .parse()
+            .ok()
+    };
+    // After the command: state(0) ppid(1) pgrp(2).
+    let Some(pgid) = dovecot.pids().first().and_then(|&pid| field(pid, 2)) else {
+        return Vec::new();
+    };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| field(pid, 2) == Some(pgid))
+        .collect()
 }
 
 fn clock_ticks() -> f64 {
