@@ -47,7 +47,10 @@ impl Fingerprint {
 /// (CRLF CRLF, or LF LF for bare-LF messages), or the whole message if it has no body.
 fn header_section(raw: &[u8]) -> &[u8] {
     let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
-    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+    // An LF LF after the first CRLF CRLF cannot end the header: don't scan a CRLF message's
+    // whole body for one (that was a quarter of the engine's CPU time).
+    let before_crlf = &raw[..crlf.unwrap_or(raw.len())];
+    let lf = before_crlf.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
     let end = match (crlf, lf) {
         (Some(a), Some(b)) => a.min(b),
         (Some(a), None) => a,
@@ -148,5 +151,12 @@ mod tests {
     fn headerless_and_bare_lf_messages_have_fingerprints() {
         assert_eq!(header_section(b"no blank line"), b"no blank line");
         assert_eq!(header_section(b"A: b\n\nbody\r\n\r\n"), b"A: b\n\n");
+    }
+
+    #[test]
+    fn the_header_ends_at_the_first_blank_line_of_either_kind() {
+        assert_eq!(header_section(b"A: b\r\n\r\nbody\n\nmore\n"), b"A: b\r\n\r\n");
+        assert_eq!(header_section(b"A: b\r\n\nbody\r\n\r\n"), b"A: b\r\n\n");
+        assert_eq!(header_section(b"A: b\r\n\r\n"), b"A: b\r\n\r\n");
     }
 }
