@@ -18,6 +18,18 @@ pub struct ListedFolder {
     pub attributes: Vec<String>,
 }
 
+/// A LIST/XLIST result as the planner reads it: the raw name, the delimiter and the
+/// attributes as written in IMAP.
+impl From<crate::imap::codec::ListItem> for ListedFolder {
+    fn from(item: crate::imap::codec::ListItem) -> ListedFolder {
+        ListedFolder {
+            attributes: item.attributes.iter().map(|a| a.as_imap().to_owned()).collect(),
+            name: item.name,
+            delimiter: item.delimiter,
+        }
+    }
+}
+
 impl ListedFolder {
     /// A folder from its raw name, delimiter and attributes.
     ///

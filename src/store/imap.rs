@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::lock::{Mutex as AsyncMutex, MutexGuard as AsyncMutexGuard};
 
 use crate::folder::{ListedFolder, TargetListing, TargetRules};
-use crate::imap::codec::{Code, KnownCode, MailboxName, NameAttribute};
+use crate::imap::codec::{Code, KnownCode, MailboxName};
 use crate::imap::{
     AppendMessage, AppendUid, CommandFailed, FetchItems, Session, SessionOptions, SessionState,
 };
@@ -413,11 +413,7 @@ impl<C: Connector> Imap<C> {
 
     async fn listing_on(&self, session: &mut Conn<C>) -> Result<TargetListing> {
         let items = session.list_all().await?;
-        let folders = items.into_iter().map(|item| ListedFolder {
-            attributes: item.attributes.iter().map(attribute_text).collect(),
-            name: item.name,
-            delimiter: item.delimiter,
-        });
+        let folders = items.into_iter().map(ListedFolder::from);
         Ok(TargetListing::new(self.naming.rules.clone())
             .with_folders(folders)
             .with_personal_prefix(self.naming.prefix.raw_bytes().clone()))
@@ -910,31 +906,6 @@ fn duplicate(err: &Error) -> Error {
     match CommandFailed::of(err) {
         Some(failed) => copy.with_source(failed.clone()),
         None => copy,
-    }
-}
-
-fn attribute_text(attribute: &NameAttribute) -> String {
-    use NameAttribute as A;
-    match attribute {
-        A::NoInferiors => "\\Noinferiors".into(),
-        A::NoSelect => "\\Noselect".into(),
-        A::NonExistent => "\\NonExistent".into(),
-        A::Marked => "\\Marked".into(),
-        A::Unmarked => "\\Unmarked".into(),
-        A::HasChildren => "\\HasChildren".into(),
-        A::HasNoChildren => "\\HasNoChildren".into(),
-        A::Subscribed => "\\Subscribed".into(),
-        A::Remote => "\\Remote".into(),
-        A::All => "\\All".into(),
-        A::Archive => "\\Archive".into(),
-        A::Drafts => "\\Drafts".into(),
-        A::Flagged => "\\Flagged".into(),
-        A::Junk => "\\Junk".into(),
-        A::Sent => "\\Sent".into(),
-        A::Trash => "\\Trash".into(),
-        A::Important => "\\Important".into(),
-        A::Inbox => "\\Inbox".into(),
-        A::Extension(other) => other.clone(),
     }
 }
 

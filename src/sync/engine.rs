@@ -901,11 +901,7 @@ where
         None
     };
     let items = session.list_all().await?;
-    let folders = items.into_iter().map(|item| ListedFolder {
-        name: item.name,
-        delimiter: item.delimiter,
-        attributes: item.attributes.iter().map(attribute_text).collect(),
-    });
+    let folders = items.into_iter().map(ListedFolder::from);
     let mut listing = SourceListing::new(folders);
     if let Some(namespaces) = &namespaces {
         if let Some(personal) = namespaces.personal.first() {
@@ -921,31 +917,6 @@ where
             .collect();
     }
     Ok(listing)
-}
-
-fn attribute_text(attribute: &crate::imap::codec::NameAttribute) -> String {
-    use crate::imap::codec::NameAttribute as A;
-    match attribute {
-        A::NoInferiors => "\\Noinferiors".into(),
-        A::NoSelect => "\\Noselect".into(),
-        A::NonExistent => "\\NonExistent".into(),
-        A::Marked => "\\Marked".into(),
-        A::Unmarked => "\\Unmarked".into(),
-        A::HasChildren => "\\HasChildren".into(),
-        A::HasNoChildren => "\\HasNoChildren".into(),
-        A::Subscribed => "\\Subscribed".into(),
-        A::Remote => "\\Remote".into(),
-        A::All => "\\All".into(),
-        A::Archive => "\\Archive".into(),
-        A::Drafts => "\\Drafts".into(),
-        A::Flagged => "\\Flagged".into(),
-        A::Junk => "\\Junk".into(),
-        A::Sent => "\\Sent".into(),
-        A::Trash => "\\Trash".into(),
-        A::Important => "\\Important".into(),
-        A::Inbox => "\\Inbox".into(),
-        A::Extension(other) => other.clone(),
-    }
 }
 
 /// What a STATUS asks to learn whether a folder holds anything new.

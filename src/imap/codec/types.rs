@@ -395,6 +395,33 @@ pub enum NameAttribute {
     Extension(String),
 }
 
+impl NameAttribute {
+    /// The attribute as written in IMAP, e.g. `\\Noselect` or `\\Sent`.
+    pub fn as_imap(&self) -> &str {
+        match self {
+            NameAttribute::NoInferiors => "\\Noinferiors",
+            NameAttribute::NoSelect => "\\Noselect",
+            NameAttribute::NonExistent => "\\NonExistent",
+            NameAttribute::Marked => "\\Marked",
+            NameAttribute::Unmarked => "\\Unmarked",
+            NameAttribute::HasChildren => "\\HasChildren",
+            NameAttribute::HasNoChildren => "\\HasNoChildren",
+            NameAttribute::Subscribed => "\\Subscribed",
+            NameAttribute::Remote => "\\Remote",
+            NameAttribute::All => "\\All",
+            NameAttribute::Archive => "\\Archive",
+            NameAttribute::Drafts => "\\Drafts",
+            NameAttribute::Flagged => "\\Flagged",
+            NameAttribute::Junk => "\\Junk",
+            NameAttribute::Sent => "\\Sent",
+            NameAttribute::Trash => "\\Trash",
+            NameAttribute::Important => "\\Important",
+            NameAttribute::Inbox => "\\Inbox",
+            NameAttribute::Extension(other) => other,
+        }
+    }
+}
+
 /// `STATUS` data for one mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxStatus {
