@@ -21,9 +21,18 @@
 //! against the source through Dovecot's own view (see `check.rs`); an inexact copy by
 //! mailmigrate fails the benchmark, an inexact one by another tool is reported.
 //!
-//! `MAILMIGRATE_BENCH_ONLY=mbsync-plain,mm-plain,...` runs a subset (the keys are the
-//! scenario names printed at the start); `MAILMIGRATE_BENCH_ENGINE=connections=4,...`
-//! overrides engine options for experiments (see `child.rs`).
+//! `MAILMIGRATE_BENCH_ONLY=mbsync-plain,mm-plain,...` runs a subset, in the order given
+//! (the keys are the scenario names printed at the start; one may repeat);
+//! `MAILMIGRATE_BENCH_ENGINE=connections=4,...` overrides engine options for experiments
+//! (see `child.rs`).
+//!
+//! Where the files go: the private Dovecot, its users and every copy live under `TMPDIR`
+//! (default `/tmp`). Most of Dovecot's CPU goes into creating files, which on a shared
+//! machine's disk varies a lot from run to run (on ext4 without a journal, creating a file
+//! scans past every inode freed in the last 30 s, by any process); `TMPDIR=/dev/shm` gives
+//! steadier figures for comparing the tools. Each run starts after a pause
+//! (`MAILMIGRATE_BENCH_SETTLE`, default 36 s; 0 on tmpfs) so it does not pay for the
+//! previous run's freed inodes; nothing is deleted until the end.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
