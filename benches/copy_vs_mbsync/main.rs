@@ -31,7 +31,7 @@
 //! machine's disk varies a lot from run to run (on ext4 without a journal, creating a file
 //! scans past every inode freed in the last 30 s, by any process); `TMPDIR=/dev/shm` gives
 //! steadier figures for comparing the tools. Each run starts after a pause
-//! (`MAILMIGRATE_BENCH_SETTLE`, default 36 s; 0 on tmpfs) so it does not pay for the
+//! (`MAILMIGRATE_BENCH_SETTLE`, default 36 s, none on tmpfs) so it does not pay for the
 //! previous run's freed inodes; nothing is deleted until the end.
 
 #[path = "../../tests/support/mod.rs"]
@@ -396,13 +396,33 @@ fn run_scenario(
 /// previous benchmark removed its copies, would pay for them. Each run pays only for its
 /// own churn after this pause. `MAILMIGRATE_BENCH_SETTLE=0` skips it.
 fn settle() {
+    let default = if on_tmpfs(&std::env::temp_dir()) {
+        0
+    } else {
+        DEFAULT_SETTLE_SECS
+    };
     let secs = std::env::var(SETTLE_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_SETTLE_SECS);
+        .unwrap_or(default);
     if secs > 0 {
         std::thread::sleep(std::time::Duration::from_secs(secs));
     }
+}
+
+/// Whether `path` is on a tmpfs (its longest mount point prefix in `/proc/mounts`).
+fn on_tmpfs(path: &Path) -> bool {
+    let path = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (_, point, kind) = (fields.next()?, fields.next()?, fields.next()?);
+            path.starts_with(point).then_some((point.len(), kind == "tmpfs"))
+        })
+        .max_by_key(|&(len, _)| len)
+        .is_some_and(|(_, tmpfs)| tmpfs)
 }
 
 /// The child's RESULT and TIMING lines, checked: the first run copies everything, the
