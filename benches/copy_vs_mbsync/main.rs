@@ -202,8 +202,11 @@ fn bench() -> Result<ExitCode, String> {
     fs::set_permissions(scratch.path(), fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
     let root = fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
 
+    let tmp = std::env::temp_dir();
     println!(
-        "copy_vs_mbsync: {messages} messages; peak RSS by {}",
+        "copy_vs_mbsync: {messages} messages under {} ({}); peak RSS by {}",
+        tmp.display(),
+        if on_tmpfs(&tmp) { "tmpfs" } else { "not tmpfs" },
         measure::rss_method()
     );
     println!(
