@@ -21,9 +21,18 @@
 //! against the source through Dovecot's own view (see `check.rs`); an inexact copy by
 //! mailmigrate fails the benchmark, an inexact one by another tool is reported.
 //!
-//! `MAILMIGRATE_BENCH_ONLY=mbsync-plain,mm-plain,...` runs a subset (the keys are the
-//! scenario names printed at the start); `MAILMIGRATE_BENCH_ENGINE=connections=4,...`
-//! overrides engine options for experiments (see `child.rs`).
+//! `MAILMIGRATE_BENCH_ONLY=mbsync-plain,mm-plain,...` runs a subset, in the order given
+//! (the keys are the scenario names printed at the start; one may repeat);
+//! `MAILMIGRATE_BENCH_ENGINE=connections=4,...` overrides engine options for experiments
+//! (see `child.rs`).
+//!
+//! Where the files go: the private Dovecot, its users and every copy live under `TMPDIR`
+//! (default `/tmp`). Most of Dovecot's CPU goes into creating files, which on a shared
+//! machine's disk varies a lot from run to run (on ext4 without a journal, creating a file
+//! scans past every inode freed in the last 30 s, by any process); `TMPDIR=/dev/shm` gives
+//! steadier figures for comparing the tools. Each run starts after a pause
+//! (`MAILMIGRATE_BENCH_SETTLE`, default 36 s, none on tmpfs) so it does not pay for the
+//! previous run's freed inodes; nothing is deleted until the end.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -193,8 +202,11 @@ fn bench() -> Result<ExitCode, String> {
     fs::set_permissions(scratch.path(), fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
     let root = fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
 
+    let tmp = std::env::temp_dir();
     println!(
-        "copy_vs_mbsync: {messages} messages; peak RSS by {}",
+        "copy_vs_mbsync: {messages} messages under {} ({}); peak RSS by {}",
+        tmp.display(),
+        if on_tmpfs(&tmp) { "tmpfs" } else { "not tmpfs" },
         measure::rss_method()
     );
     println!(
@@ -387,13 +399,33 @@ fn run_scenario(
 /// previous benchmark removed its copies, would pay for them. Each run pays only for its
 /// own churn after this pause. `MAILMIGRATE_BENCH_SETTLE=0` skips it.
 fn settle() {
+    let default = if on_tmpfs(&std::env::temp_dir()) {
+        0
+    } else {
+        DEFAULT_SETTLE_SECS
+    };
     let secs = std::env::var(SETTLE_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_SETTLE_SECS);
+        .unwrap_or(default);
     if secs > 0 {
         std::thread::sleep(std::time::Duration::from_secs(secs));
     }
+}
+
+/// Whether `path` is on a tmpfs (its longest mount point prefix in `/proc/mounts`).
+fn on_tmpfs(path: &Path) -> bool {
+    let path = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (_, point, kind) = (fields.next()?, fields.next()?, fields.next()?);
+            path.starts_with(point).then_some((point.len(), kind == "tmpfs"))
+        })
+        .max_by_key(|&(len, _)| len)
+        .is_some_and(|(_, tmpfs)| tmpfs)
 }
 
 /// The child's RESULT and TIMING lines, checked: the first run copies everything, the
