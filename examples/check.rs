@@ -128,32 +128,6 @@ fn role(item: &ListItem) -> &'static str {
     "-"
 }
 
-fn attribute_name(attribute: &NameAttribute) -> String {
-    let name = match attribute {
-        NameAttribute::NoInferiors => "\\Noinferiors",
-        NameAttribute::NoSelect => "\\Noselect",
-        NameAttribute::NonExistent => "\\NonExistent",
-        NameAttribute::Marked => "\\Marked",
-        NameAttribute::Unmarked => "\\Unmarked",
-        NameAttribute::HasChildren => "\\HasChildren",
-        NameAttribute::HasNoChildren => "\\HasNoChildren",
-        NameAttribute::Subscribed => "\\Subscribed",
-        NameAttribute::Remote => "\\Remote",
-        NameAttribute::All => "\\All",
-        NameAttribute::Archive => "\\Archive",
-        NameAttribute::Drafts => "\\Drafts",
-        NameAttribute::Flagged => "\\Flagged",
-        NameAttribute::Junk => "\\Junk",
-        NameAttribute::Sent => "\\Sent",
-        NameAttribute::Trash => "\\Trash",
-        NameAttribute::Important => "\\Important",
-        NameAttribute::Inbox => "\\Inbox",
-        NameAttribute::Extension(name) => return name.clone(),
-        other => return format!("{other:?}"),
-    };
-    name.to_owned()
-}
-
 /// Pads `text` to `width` terminal columns, counting CJK and other wide characters as two.
 fn pad(text: &str, width: usize) -> String {
     let columns: usize = text.chars().map(|c| if is_wide(c) { 2 } else { 1 }).sum();
@@ -309,7 +283,7 @@ async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<
         } else {
             "-".to_owned()
         };
-        let attributes: Vec<String> = folder.attributes.iter().map(attribute_name).collect();
+        let attributes: Vec<String> = folder.attributes.iter().map(|a| a.as_imap().to_owned()).collect();
         println!(
             "  {} {:<10} {:>9}  {}",
             pad(&decoded.text, 32),
