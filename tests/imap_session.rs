@@ -572,23 +572,31 @@ async fn append_sets_flags_and_internal_date_and_returns_the_appenduid() {
     session.logout().await.expect("logout");
 }
 
-#[tokio::test]
-async fn append_many_pipelines_fifty_messages_in_order() {
+/// APPENDs `count` messages of mixed sizes with `append_many` under `options`, then checks
+/// that each message landed once, in order, with its date, under the UID reported for it.
+async fn append_many_in_order(prefix: &str, count: usize, options: SessionOptions) {
     let d = dovecot();
-    let user = d.unique_user("pipeline");
-    let mut session = login(&user).await;
+    let user = d.unique_user(prefix);
+    let server = d.server(Proto::Imap, Security::Tls);
+    let mut session = imap::connect(&server, Arc::new(TokioTimer), options)
+        .await
+        .expect("connect over TLS");
+    session.login(&user.credentials()).await.expect("login");
     assert!(
-        session.capabilities().has("LITERAL+"),
-        "Dovecot advertises LITERAL+"
+        session.capabilities().has("LITERAL+") && session.capabilities().has("MULTIAPPEND"),
+        "Dovecot advertises LITERAL+ and MULTIAPPEND"
     );
-    let messages: Vec<AppendMessage> = (0..50)
+    // Every 50th message is 1.5 MB: over the default MULTIAPPEND byte limit with its
+    // neighbours, so commands of different lengths (and some single APPENDs) are sent.
+    let size = |i: usize| if i % 50 == 49 { 1_500_000 } else { 1_000 + i };
+    let messages: Vec<AppendMessage> = (0..count)
         .map(|i| AppendMessage {
             flags: vec![Flag::Seen],
             internal_date: Some(InternalDate {
                 unix: unix(sample_date(i)),
                 offset_minutes: 0,
             }),
-            message: Bytes::from(sample_message(i, 1_000 + i)),
+            message: Bytes::from(sample_message(i, size(i))),
         })
         .collect();
     let results = session
@@ -599,25 +607,47 @@ async fn append_many_pipelines_fifty_messages_in_order() {
         .into_iter()
         .map(|r| r.expect("stored").expect("UIDPLUS").uid.get())
         .collect();
-    assert_eq!(uids, (1..=50).collect::<Vec<u32>>());
+    assert_eq!(uids, (1..=count as u32).collect::<Vec<u32>>());
     let stored = d.fetch(&user, "INBOX", "uid date.received.unixtime", &["all"]);
-    assert_eq!(stored.len(), 50, "Dovecot's own count");
-    assert_eq!(
-        stored[49]["date.received.unixtime"],
-        unix(sample_date(49)).to_string()
-    );
+    assert_eq!(stored.len(), count, "Dovecot's own count");
+    for (i, row) in stored.iter().enumerate() {
+        assert_eq!(row["uid"], (i + 1).to_string());
+        assert_eq!(row["date.received.unixtime"], unix(sample_date(i)).to_string());
+    }
     session.examine(&name("INBOX")).await.expect("EXAMINE");
     let mut fetch = session
-        .fetch_messages(&"1:50".parse().expect("set"))
+        .fetch_messages(&UidSet::range(Uid::MIN, Uid::MAX))
         .await
         .expect("fetch");
+    let mut seen = 0;
     while let Some(message) = fetch.next().await {
         let message = message.expect("message");
         let i = (message.uid.get() - 1) as usize;
-        assert_eq!(message.body.as_deref(), Some(&sample_message(i, 1_000 + i)[..]));
+        assert_eq!(
+            message.body.as_deref(),
+            Some(&sample_message(i, size(i))[..]),
+            "UID {}",
+            message.uid
+        );
+        seen += 1;
     }
+    assert_eq!(seen, count);
     drop(fetch);
     session.logout().await.expect("logout");
+}
+
+#[tokio::test]
+async fn append_many_in_multiappends_stores_every_message_once_in_order_with_its_uid() {
+    append_many_in_order("multiappend", 250, SessionOptions::default()).await;
+}
+
+#[tokio::test]
+async fn append_many_pipelined_stores_every_message_once_in_order_with_its_uid() {
+    let single = SessionOptions {
+        multiappend: None,
+        ..SessionOptions::default()
+    };
+    append_many_in_order("pipeline", 120, single).await;
 }
 
 #[tokio::test]

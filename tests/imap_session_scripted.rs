@@ -12,8 +12,8 @@ use mailmigrate::imap::codec::{
     Code, Flag, InternalDate, KnownCode, MailboxName, NameAttribute, StatusAttribute,
 };
 use mailmigrate::imap::{
-    AppendMessage, AppendUid, AuthMechanism, CommandFailed, FetchItems, IdleEvent, Session, SessionOptions,
-    SessionState, Unsolicited,
+    AppendMessage, AppendUid, AuthMechanism, CommandFailed, FetchItems, IdleEvent, MultiAppendLimits,
+    Session, SessionOptions, SessionState, Unsolicited,
 };
 use mailmigrate::net::{ManualClock, MaybeTls, Security, ServerConfig, Timer, TokioTimer};
 use mailmigrate::{Credentials, ErrorKind, Uid, UidSet};
@@ -728,6 +728,174 @@ async fn append_many_in_batches_keeps_the_pipeline_bounded() {
         .append_many(&MailboxName::from_raw("INBOX"), &messages)
         .await
         .expect("ok");
+    assert!(results.iter().all(|r| matches!(r, Ok(None))), "{results:?}");
+    drop(session);
+    peer.finish().await;
+}
+
+fn plain_messages(bodies: &[&'static str]) -> Vec<AppendMessage> {
+    bodies
+        .iter()
+        .map(|m| AppendMessage {
+            flags: vec![],
+            internal_date: None,
+            message: Bytes::from_static(m.as_bytes()),
+        })
+        .collect()
+}
+
+async fn open_with(script: Vec<Step>, options: SessionOptions) -> (Session<Stream>, scripted::Peer) {
+    let (stream, peer) = scripted::start(script);
+    let session = Session::from_stream(stream, &server(Security::Plaintext), timer(), options)
+        .await
+        .expect("greeting accepted");
+    (session, peer)
+}
+
+fn appended(uid_validity: u32, n: u32) -> Option<AppendUid> {
+    Some(AppendUid {
+        uid_validity,
+        uid: uid(n),
+    })
+}
+
+#[tokio::test]
+async fn append_many_sends_one_multiappend_per_chunk_and_maps_the_appenduid_range_in_order() {
+    let (mut session, peer) = open_with(
+        vec![
+            send("* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS MULTIAPPEND] ready\r\n"),
+            // Two messages per command; the 12-byte message is over max_bytes and goes alone.
+            expect("A0001 APPEND INBOX {1+}\r\na {1+}\r\nb\r\n"),
+            send("* 2 EXISTS\r\nA0001 OK [APPENDUID 7 10:11] done\r\n"),
+            expect("A0002 APPEND INBOX {1+}\r\nc\r\n"),
+            send("A0002 OK [APPENDUID 7 12] done\r\n"),
+            expect("A0003 APPEND INBOX {12+}\r\nlarger one!!\r\n"),
+            send("A0003 OK [APPENDUID 7 13] done\r\n"),
+            // A set that does not match the messages' count says nothing about which is which.
+            expect("A0004 APPEND INBOX {1+}\r\nd {1+}\r\ne\r\n"),
+            send("A0004 OK [APPENDUID 7 20] done\r\n"),
+        ],
+        SessionOptions {
+            multiappend: Some(MultiAppendLimits {
+                max_messages: 2,
+                max_bytes: 8,
+            }),
+            ..no_id()
+        },
+    )
+    .await;
+    let inbox = MailboxName::from_raw("INBOX");
+    let first = plain_messages(&["a", "b", "c", "larger one!!"]);
+    let results = session
+        .append_many(&inbox, &first)
+        .await
+        .expect("connection fine");
+    let uids: Vec<_> = results.into_iter().map(|r| r.expect("stored")).collect();
+    assert_eq!(
+        uids,
+        vec![appended(7, 10), appended(7, 11), appended(7, 12), appended(7, 13)]
+    );
+    let second = session
+        .append_many(&inbox, &plain_messages(&["d", "e"]))
+        .await
+        .expect("connection fine");
+    assert!(second.iter().all(|r| matches!(r, Ok(None))), "{second:?}");
+    drop(session);
+    peer.finish().await;
+}
+
+#[tokio::test]
+async fn a_refused_multiappend_is_retried_one_by_one_so_only_the_refused_message_fails() {
+    let (mut session, peer) = open(vec![
+        send("* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS MULTIAPPEND] ready\r\n"),
+        expect("A0001 APPEND INBOX {3+}\r\none {3+}\r\ntwo {5+}\r\nthree\r\n"),
+        send("A0001 NO [LIMIT] One of the messages is too large\r\n"),
+        expect("A0002 APPEND INBOX {3+}\r\none\r\nA0003 APPEND INBOX {3+}\r\ntwo\r\nA0004 APPEND INBOX {5+}\r\nthree\r\n"),
+        send(
+            "A0002 OK [APPENDUID 7 1] done\r\nA0003 NO [LIMIT] Message too large\r\n\
+             A0004 OK [APPENDUID 7 2] done\r\n",
+        ),
+    ])
+    .await;
+    let results = session
+        .append_many(
+            &MailboxName::from_raw("INBOX"),
+            &plain_messages(&["one", "two", "three"]),
+        )
+        .await
+        .expect("connection fine");
+    assert_eq!(results[0].as_ref().expect("stored"), &appended(7, 1));
+    let refused = results[1].as_ref().expect_err("refused");
+    assert_eq!(refused.kind(), ErrorKind::TargetRefused);
+    assert!(refused.message().contains("too large"), "{refused}");
+    assert_eq!(results[2].as_ref().expect("stored"), &appended(7, 2));
+    drop(session);
+    peer.finish().await;
+}
+
+#[tokio::test]
+async fn a_multiappend_answered_trycreate_fails_every_message_without_retrying() {
+    let (mut session, peer) = open(vec![
+        send("* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+ MULTIAPPEND] ready\r\n"),
+        expect("A0001 APPEND Gone {1+}\r\na {1+}\r\nb\r\n"),
+        send("A0001 NO [TRYCREATE] Mailbox doesn't exist: Gone\r\n"),
+    ])
+    .await;
+    let results = session
+        .append_many(&MailboxName::from_raw("Gone"), &plain_messages(&["a", "b"]))
+        .await
+        .expect("connection fine");
+    assert_eq!(results.len(), 2);
+    for result in &results {
+        let err = result.as_ref().expect_err("no such folder");
+        let answer = CommandFailed::of(err).expect("the server's answer is kept");
+        assert_eq!(answer.code, Some(Code::TryCreate), "{err}");
+    }
+    drop(session);
+    peer.finish().await;
+}
+
+#[tokio::test]
+async fn a_multiappend_without_literal_plus_waits_for_each_continuation() {
+    let (mut session, peer) = open(vec![
+        send("* PREAUTH [CAPABILITY IMAP4rev1 MULTIAPPEND] ready\r\n"),
+        expect("A0001 APPEND INBOX (\\Seen) {3}\r\n"),
+        send("+ go ahead\r\n"),
+        expect("one {3}\r\n"),
+        send("+ go ahead\r\n"),
+        expect("two\r\n"),
+        send("A0001 OK done\r\n"),
+    ])
+    .await;
+    let mut messages = plain_messages(&["one", "two"]);
+    messages[0].flags = vec![Flag::Seen, Flag::Recent];
+    let results = session
+        .append_many(&MailboxName::from_raw("INBOX"), &messages)
+        .await
+        .expect("connection fine");
+    assert!(results.iter().all(|r| matches!(r, Ok(None))), "{results:?}");
+    drop(session);
+    peer.finish().await;
+}
+
+#[tokio::test]
+async fn multiappend_turned_off_sends_single_appends_even_when_advertised() {
+    let (mut session, peer) = open_with(
+        vec![
+            send("* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+ MULTIAPPEND] ready\r\n"),
+            expect("A0001 APPEND INBOX {1+}\r\na\r\nA0002 APPEND INBOX {1+}\r\nb\r\n"),
+            send("A0001 OK done\r\nA0002 OK done\r\n"),
+        ],
+        SessionOptions {
+            multiappend: None,
+            ..no_id()
+        },
+    )
+    .await;
+    let results = session
+        .append_many(&MailboxName::from_raw("INBOX"), &plain_messages(&["a", "b"]))
+        .await
+        .expect("connection fine");
     assert!(results.iter().all(|r| matches!(r, Ok(None))), "{results:?}");
     drop(session);
     peer.finish().await;

@@ -25,7 +25,7 @@ use mailmigrate::sync::{
     TargetFolder, TcpConnector,
 };
 use mailmigrate::{ErrorKind, Uid, UidSet};
-use support::{Proto, SeedMessage, TestUser, dovecot, sample_date, sample_message, sha256_hex};
+use support::{Dovecot, Proto, SeedMessage, TestUser, dovecot, sample_date, sample_message, sha256_hex};
 
 fn server() -> ServerConfig {
     dovecot().server(Proto::Imap, Security::Tls)
@@ -383,15 +383,19 @@ impl Connector for RecordingConnector {
     }
 }
 
-#[tokio::test]
-async fn a_batch_of_500_is_pipelined_lands_once_each_and_fingerprints_match() {
-    let d = dovecot();
-    let user = d.unique_user("batch");
+/// Stores 500 messages in one batch on one recorded connection with these session options.
+async fn store_500(
+    d: &Dovecot,
+    user: &TestUser,
+    session: SessionOptions,
+) -> (Imap<RecordingConnector>, Vec<Message>, Recorder) {
     let dir = tempfile::tempdir().unwrap();
     let recorder = Recorder::default();
     // Plaintext, so the recorder sees the commands; one connection, so it sees them all.
     let plain = d.server(Proto::Imap, Security::Plaintext);
-    let options = ImapOptions::new(dir.path().join("state.json")).connections(1);
+    let options = ImapOptions::new(dir.path().join("state.json"))
+        .connections(1)
+        .session(session);
     let imap = Imap::open(
         RecordingConnector(recorder.clone()),
         plain,
@@ -407,7 +411,18 @@ async fn a_batch_of_500_is_pipelined_lands_once_each_and_fingerprints_match() {
     let results = imap.store_batch(&inbox, messages.clone()).await;
     assert_eq!(results.len(), 500);
     all_ok(&results);
+    (imap, messages, recorder)
+}
 
+#[tokio::test]
+async fn a_batch_of_500_without_multiappend_is_pipelined_and_lands_once_each() {
+    let d = dovecot();
+    let user = d.unique_user("pipelined");
+    let single = SessionOptions {
+        multiappend: None,
+        ..SessionOptions::default()
+    };
+    let (_imap, messages, recorder) = store_500(d, &user, single).await;
     assert_eq!(recorder.appends_sent.load(Ordering::SeqCst), 500);
     assert_eq!(recorder.answers_read.load(Ordering::SeqCst), 500);
     let ahead = recorder.max_ahead.load(Ordering::SeqCst);
@@ -416,6 +431,22 @@ async fn a_batch_of_500_is_pipelined_lands_once_each_and_fingerprints_match() {
         ahead >= 32,
         "at most {ahead} APPEND(s) were in flight at once: not pipelined"
     );
+    let stored = bodies(&user, "INBOX").await;
+    let want: BTreeSet<String> = messages.iter().map(|m| sha256_hex(&m.raw)).collect();
+    let got: Vec<String> = stored.iter().map(|b| sha256_hex(b)).collect();
+    assert_eq!(got.len(), 500);
+    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), want);
+}
+
+#[tokio::test]
+async fn a_batch_of_500_goes_in_five_multiappends_lands_once_each_and_fingerprints_match() {
+    let d = dovecot();
+    let user = d.unique_user("batch");
+    let (imap, messages, recorder) = store_500(d, &user, SessionOptions::default()).await;
+    let inbox = folder(&["INBOX"]);
+    // Dovecot advertises MULTIAPPEND: 100 messages per command (the default limit).
+    assert_eq!(recorder.appends_sent.load(Ordering::SeqCst), 5);
+    assert_eq!(recorder.answers_read.load(Ordering::SeqCst), 5);
 
     let stored = bodies(&user, "INBOX").await;
     assert_eq!(stored.len(), 500);
@@ -589,16 +620,18 @@ async fn identical_messages_without_message_id_are_found_by_search_and_matched_o
     twins_in_flight("twins-search", raw, true).await;
 }
 
-#[tokio::test]
-async fn a_connection_cut_mid_batch_is_reopened_and_nothing_is_lost_or_doubled() {
+/// Stores 200 messages through a proxy that breaks the first connection with `fault`: the
+/// store reconnects, and every message is in the target exactly once.
+async fn cut_mid_batch(prefix: &str, fault: Fault, session: SessionOptions) {
     let d = dovecot();
-    let user = d.unique_user("cut");
+    let user = d.unique_user(prefix);
     let dir = tempfile::tempdir().unwrap();
     let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], d.port(Proto::Imap, Security::Plaintext)));
-    // The first connection dies after 6 KB from the server: well into the APPEND answers.
-    let proxy = FaultProxy::start(upstream, vec![Fault::DropAfterServerBytes(6_000)]).await;
+    let proxy = FaultProxy::start(upstream, vec![fault]).await;
     let via_proxy = ServerConfig::new("127.0.0.1", proxy.port(), Security::Plaintext);
-    let options = ImapOptions::new(dir.path().join("state.json")).connections(1);
+    let options = ImapOptions::new(dir.path().join("state.json"))
+        .connections(1)
+        .session(session);
     let imap = Imap::connect(via_proxy, user.credentials(), Arc::new(TokioTimer), options)
         .await
         .expect("open");
@@ -612,6 +645,48 @@ async fn a_connection_cut_mid_batch_is_reopened_and_nothing_is_lost_or_doubled()
     let ids = message_ids(&stored);
     assert_eq!(stored.len(), 200, "{ids:?}");
     assert!(ids.values().all(|&n| n == 1), "{ids:?}");
+}
+
+#[tokio::test]
+async fn a_connection_cut_among_pipelined_appends_is_reopened_and_nothing_is_lost_or_doubled() {
+    let single = SessionOptions {
+        multiappend: None,
+        ..SessionOptions::default()
+    };
+    // After 6 KB from the server: well into the answers to the single APPENDs.
+    cut_mid_batch("cut", Fault::DropAfterServerBytes(6_000), single).await;
+}
+
+// 200 messages of about 600 bytes: two MULTIAPPEND commands of about 60 KB each.
+
+#[tokio::test]
+async fn a_multiappend_cut_short_is_sent_again_and_every_message_lands_once() {
+    cut_mid_batch(
+        "cut-first",
+        Fault::DropAfterClientBytes(30_000),
+        SessionOptions::default(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_cut_in_the_second_multiappend_keeps_the_first_and_every_message_lands_once() {
+    cut_mid_batch(
+        "cut-second",
+        Fault::DropAfterClientBytes(90_000),
+        SessionOptions::default(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_multiappend_stored_but_never_acknowledged_is_found_not_appended_twice() {
+    cut_mid_batch(
+        "cut-unheard",
+        Fault::DropAtServerText("OK [APPENDUID"),
+        SessionOptions::default(),
+    )
+    .await;
 }
 
 #[tokio::test]

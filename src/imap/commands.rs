@@ -4,7 +4,7 @@ use bytes::Bytes;
 use futures::io::{AsyncRead, AsyncWrite};
 
 use crate::imap::codec::{
-    Capabilities, Code, Command, CommandEncoder, Data, Flag, InternalDate, ListItem, ListKind, MailboxName,
+    AppendMessage, Capabilities, Code, Command, CommandEncoder, Data, ListItem, ListKind, MailboxName,
     Namespaces, Status, StatusAttribute, StatusItems, StatusResponse,
 };
 use crate::imap::failure::Side;
@@ -32,17 +32,6 @@ impl AuthMechanism {
             AuthMechanism::XOAuth2 => "XOAUTH2",
         }
     }
-}
-
-/// One message to APPEND.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppendMessage {
-    /// Flags to set (`\Recent` is never sent).
-    pub flags: Vec<Flag>,
-    /// The INTERNALDATE to set; `None` lets the server use the current time.
-    pub internal_date: Option<InternalDate>,
-    /// The whole message (RFC 5322), byte for byte.
-    pub message: Bytes,
 }
 
 /// Where an APPENDed message landed (RFC 4315 `APPENDUID`).
@@ -571,12 +560,65 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         append_result(self, st, &name)
     }
 
-    /// APPENDs `messages` to one folder, pipelined: up to
+    /// APPENDs `messages` to one folder, in order, and returns one result per message.
+    ///
+    /// When the server advertises MULTIAPPEND (RFC 3502) and
+    /// [`SessionOptions::multiappend`](crate::imap::SessionOptions::multiappend) allows it,
+    /// the messages go in a few APPEND commands of many messages each (one server
+    /// transaction per command); a command the server refuses is retried one message at a
+    /// time, so only the messages it refuses on their own fail. Otherwise each message is
+    /// its own APPEND, pipelined: up to
     /// [`SessionOptions::max_pipeline`](crate::imap::SessionOptions::max_pipeline) commands
-    /// are written back to back (without round trips under LITERAL+/LITERAL-), then their
-    /// results are read, in order. Returns one result per message. A connection failure is
-    /// the outer error: then which of the in-flight messages were stored is unknown.
+    /// are written back to back, then their results are read. Either way there is no round
+    /// trip per message under LITERAL+ (or LITERAL- for small messages).
+    ///
+    /// A connection failure is the outer error: then which of the messages in flight were
+    /// stored is unknown.
     pub async fn append_many(
+        &mut self,
+        mailbox: &MailboxName,
+        messages: &[AppendMessage],
+    ) -> Result<Vec<Result<Option<AppendUid>>>> {
+        let limits = match self.options.multiappend {
+            Some(limits) if self.capabilities().has("MULTIAPPEND") => limits,
+            _ => return self.append_pipelined(mailbox, messages).await,
+        };
+        let mut results = Vec::with_capacity(messages.len());
+        for chunk in limits.split(messages) {
+            let outcomes = match chunk {
+                [_] => self.append_pipelined(mailbox, chunk).await?,
+                _ => self.multi_append(mailbox, chunk).await?,
+            };
+            results.extend(outcomes);
+        }
+        Ok(results)
+    }
+
+    /// One MULTIAPPEND command; see [`Session::append_many`].
+    async fn multi_append(
+        &mut self,
+        mailbox: &MailboxName,
+        messages: &[AppendMessage],
+    ) -> Result<Vec<Result<Option<AppendUid>>>> {
+        let command = Command::MultiAppend { mailbox, messages };
+        let (st, _) = self.run(&command, "APPEND", nothing).await?;
+        if st.status == Status::Ok {
+            return Ok(appended_uids(st.code, messages.len()));
+        }
+        // Nothing was stored (all or nothing). [TRYCREATE] holds for every message alike;
+        // any other refusal may be one message's fault: find out which.
+        if matches!(st.code, Some(Code::TryCreate)) {
+            let name = mailbox.to_string();
+            return Ok(messages
+                .iter()
+                .map(|_| Err(self.failed("APPEND", Some(&name), st.clone(), Side::Write)))
+                .collect());
+        }
+        self.append_pipelined(mailbox, messages).await
+    }
+
+    /// One APPEND per message, up to `max_pipeline` written before their results are read.
+    async fn append_pipelined(
         &mut self,
         mailbox: &MailboxName,
         messages: &[AppendMessage],
@@ -636,6 +678,19 @@ fn append_result<S>(session: &Session<S>, st: StatusResponse, name: &str) -> Res
         }
         _ => None,
     })
+}
+
+/// Where each of `count` messages appended by one command landed: the UIDs of
+/// `[APPENDUID v uid-set]` in ascending order, which is the order the messages were sent
+/// (RFC 4315). A set of another size says nothing about which is which: no UIDs then.
+fn appended_uids(code: Option<Code>, count: usize) -> Vec<Result<Option<AppendUid>>> {
+    match code {
+        Some(Code::AppendUid { uid_validity, uids }) if uids.len() == count as u64 => uids
+            .iter()
+            .map(|uid| Ok(Some(AppendUid { uid_validity, uid })))
+            .collect(),
+        _ => (0..count).map(|_| Ok(None)).collect(),
+    }
 }
 
 fn list_items(data: Vec<Data>) -> Vec<ListItem> {

@@ -14,11 +14,12 @@ mod idle;
 mod session;
 mod unsolicited;
 
-pub use commands::{AppendMessage, AppendUid, AuthMechanism};
+pub use codec::AppendMessage;
+pub use commands::{AppendUid, AuthMechanism};
 pub use failure::CommandFailed;
 pub use fetch::{FetchItems, FetchStream, FetchedMessage};
 pub use idle::{Idle, IdleEvent};
 #[cfg(feature = "tokio")]
 pub use session::connect;
-pub use session::{Greeting, Mailbox, Session, SessionOptions, SessionState};
+pub use session::{Greeting, Mailbox, MultiAppendLimits, Session, SessionOptions, SessionState};
 pub use unsolicited::Unsolicited;

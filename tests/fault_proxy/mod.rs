@@ -1,6 +1,6 @@
 //! A fault-injecting TCP proxy for tests: sits between the client and a real server on
-//! loopback and, per connection, drops the link after N bytes from the server, stalls, or
-//! passes everything through. Used for resume and no-loss checks against the real Dovecot.
+//! loopback and, per connection, drops the link after N bytes from the server or from the
+//! client, or just before the server says something, stalls, or passes everything through. Used for resume and no-loss checks against the real Dovecot.
 #![allow(dead_code)] // Shared by several test binaries; each uses part of it.
 
 use std::net::SocketAddr;
@@ -21,6 +21,12 @@ pub enum Fault {
     DropAfterServerBytes(u64),
     /// Stop forwarding server bytes (but keep the socket open) after this many bytes.
     StallAfterServerBytes(u64),
+    /// Close both directions once this many bytes have gone from the client to the server:
+    /// the server gets a command cut short.
+    DropAfterClientBytes(u64),
+    /// Close both directions instead of forwarding this text from the server: the server
+    /// did the work, the client never hears of it.
+    DropAtServerText(&'static str),
 }
 
 /// A running proxy. Faults are taken from the plan in order, one per accepted connection;
@@ -99,22 +105,31 @@ async fn proxy(client: TcpStream, server: TcpStream, fault: Fault, total: Arc<At
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let upstream = async {
+        let limit = match fault {
+            Fault::DropAfterClientBytes(n) => n,
+            _ => u64::MAX,
+        };
+        let mut sent = 0u64;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            match client_read.read(&mut buf).await {
+            let n = match client_read.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if server_write.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
+                Ok(n) => n,
+            };
+            let allowed = (limit - sent).min(n as u64) as usize;
+            if server_write.write_all(&buf[..allowed]).await.is_err() {
+                break;
+            }
+            sent += allowed as u64;
+            if sent >= limit {
+                break;
             }
         }
     };
     let downstream = async {
         let limit = match fault {
-            Fault::None => u64::MAX,
             Fault::DropAfterServerBytes(n) | Fault::StallAfterServerBytes(n) => n,
+            _ => u64::MAX,
         };
         let mut sent = 0u64;
         let mut buf = vec![0u8; 64 * 1024];
@@ -123,13 +138,20 @@ async fn proxy(client: TcpStream, server: TcpStream, fault: Fault, total: Arc<At
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let allowed = (limit - sent).min(n as u64) as usize;
+            let mut allowed = (limit - sent).min(n as u64) as usize;
+            let mut cut = false;
+            if let Fault::DropAtServerText(text) = fault
+                && let Some(at) = buf[..n].windows(text.len()).position(|w| w == text.as_bytes())
+            {
+                allowed = at;
+                cut = true;
+            }
             if client_write.write_all(&buf[..allowed]).await.is_err() {
                 break;
             }
             sent += allowed as u64;
             total.fetch_add(allowed as u64, Ordering::SeqCst);
-            if sent >= limit {
+            if cut || sent >= limit {
                 if let Fault::StallAfterServerBytes(_) = fault {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                 }

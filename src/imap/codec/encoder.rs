@@ -6,7 +6,7 @@
 use base64::Engine as _;
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::imap::codec::{Command, Flag, Fragment, StatusAttribute, Tag};
+use crate::imap::codec::{Command, Flag, Fragment, InternalDate, StatusAttribute, Tag};
 use crate::{Error, ErrorKind};
 
 /// Which literal forms the server accepts.
@@ -245,36 +245,57 @@ fn write_command(w: &mut Writer, command: &Command<'_>) -> crate::Result<()> {
         } => {
             w.raw(b"APPEND ");
             w.mailbox(mailbox.raw())?;
-            let sendable: Vec<&Flag> = flags
-                .iter()
-                .filter(|f| !matches!(f, Flag::Recent | Flag::MayCreate))
-                .collect();
-            if !sendable.is_empty() {
-                w.raw(b" (");
-                for (i, flag) in sendable.into_iter().enumerate() {
-                    if i > 0 {
-                        w.raw(b" ");
-                    }
-                    if !flag.can_send() {
-                        return Err(invalid(format!(
-                            "the flag {:?} cannot be sent to an IMAP server (a keyword must be \
-                             a non-empty atom of printable ASCII); leave it out",
-                            flag.as_imap()
-                        )));
-                    }
-                    w.raw(flag.as_imap().as_bytes());
-                }
-                w.raw(b")");
+            append_part(w, flags, *internal_date, message)?;
+        }
+        Command::MultiAppend { mailbox, messages } => {
+            if messages.is_empty() {
+                return Err(invalid("MULTIAPPEND needs at least one message"));
             }
-            if let Some(date) = internal_date {
-                w.raw(b" \"");
-                w.raw(date.to_imap_string().as_bytes());
-                w.raw(b"\"");
+            w.raw(b"APPEND ");
+            w.mailbox(mailbox.raw())?;
+            for m in messages.iter() {
+                append_part(w, &m.flags, m.internal_date, &m.message)?;
             }
-            w.raw(b" ");
-            w.literal(message.clone());
         }
     }
+    Ok(())
+}
+
+/// ` [(flags)] ["date"] literal` of one message of an APPEND.
+fn append_part(
+    w: &mut Writer,
+    flags: &[Flag],
+    internal_date: Option<InternalDate>,
+    message: &Bytes,
+) -> crate::Result<()> {
+    let sendable: Vec<&Flag> = flags
+        .iter()
+        .filter(|f| !matches!(f, Flag::Recent | Flag::MayCreate))
+        .collect();
+    if !sendable.is_empty() {
+        w.raw(b" (");
+        for (i, flag) in sendable.into_iter().enumerate() {
+            if i > 0 {
+                w.raw(b" ");
+            }
+            if !flag.can_send() {
+                return Err(invalid(format!(
+                    "the flag {:?} cannot be sent to an IMAP server (a keyword must be \
+                     a non-empty atom of printable ASCII); leave it out",
+                    flag.as_imap()
+                )));
+            }
+            w.raw(flag.as_imap().as_bytes());
+        }
+        w.raw(b")");
+    }
+    if let Some(date) = internal_date {
+        w.raw(b" \"");
+        w.raw(date.to_imap_string().as_bytes());
+        w.raw(b"\"");
+    }
+    w.raw(b" ");
+    w.literal(message.clone());
     Ok(())
 }
 
@@ -430,7 +451,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imap::codec::{InternalDate, MailboxName};
+    use crate::imap::codec::{AppendMessage, MailboxName};
     use crate::{Secret, Uid, UidSet};
 
     fn line(s: &str) -> Fragment {
@@ -876,6 +897,44 @@ mod tests {
             message,
         });
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn multiappend_sends_every_message_in_one_command() {
+        let sent = MailboxName::from_raw(&b"Sent"[..]);
+        let a = Bytes::from_static(b"A\r\n");
+        let b = Bytes::from_static(b"B!\r\n");
+        let messages = [
+            AppendMessage {
+                flags: vec![Flag::Seen],
+                internal_date: None,
+                message: a.clone(),
+            },
+            AppendMessage {
+                flags: Vec::new(),
+                internal_date: None,
+                message: b.clone(),
+            },
+        ];
+        let command = Command::MultiAppend {
+            mailbox: &sent,
+            messages: &messages,
+        };
+        assert_eq!(
+            enc_with(PLUS, command),
+            vec![
+                line("A0001 APPEND Sent (\\Seen) {3+}\r\n"),
+                Fragment::Literal { data: a, sync: false },
+                line(" {4+}\r\n"),
+                Fragment::Literal { data: b, sync: false },
+                line("\r\n"),
+            ]
+        );
+        let empty = err(Command::MultiAppend {
+            mailbox: &sent,
+            messages: &[],
+        });
+        assert_eq!(empty.kind(), ErrorKind::InvalidInput);
     }
 
     #[test]

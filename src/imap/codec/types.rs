@@ -547,6 +547,18 @@ pub struct Fetch {
     pub modseq: Option<u64>,
 }
 
+/// One message to APPEND: what [`Command::Append`] sends, and each part of a
+/// [`Command::MultiAppend`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    /// Flags to set (`\Recent` is never sent).
+    pub flags: Vec<Flag>,
+    /// The INTERNALDATE to set; `None` lets the server use the current time.
+    pub internal_date: Option<InternalDate>,
+    /// The whole message (RFC 5322), byte for byte.
+    pub message: Bytes,
+}
+
 /// A command for the encoder. Names are [`MailboxName`]s (raw bytes) so a folder is always
 /// addressed exactly as the server named it.
 #[derive(Debug, Clone)]
@@ -655,6 +667,14 @@ pub enum Command<'a> {
         internal_date: Option<InternalDate>,
         /// The whole message.
         message: Bytes,
+    },
+    /// APPEND mailbox ([(flags)] [date] literal)+ : RFC 3502 MULTIAPPEND, one command and
+    /// one server transaction for several messages (all stored, or none).
+    MultiAppend {
+        /// The target mailbox.
+        mailbox: &'a MailboxName,
+        /// The messages, in order; at least one.
+        messages: &'a [AppendMessage],
     },
     /// IDLE (RFC 2177); end it with [`crate::imap::codec::CommandEncoder::done`].
     Idle,
