@@ -46,7 +46,8 @@ pub struct Message {
     pub internal_date: Option<InternalDate>,
     /// Where it comes from.
     pub source: SourceId,
-    /// Its content identity.
+    /// Its content identity: [`Fingerprint::of_message`] of `raw`, computed once by the
+    /// engine so a target need not scan the message again.
     pub fingerprint: Fingerprint,
 }
 
