@@ -953,9 +953,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 }
 
 impl<S> Session<S> {
-    fn split(self) -> (S, Session<()>) {
+    /// The same session over `stream` (STARTTLS swaps the plaintext stream for TLS), and
+    /// the stream it had.
+    fn replace_stream<T>(self, stream: T) -> (S, Session<T>) {
         let Session {
-            stream,
+            stream: old,
             decoder,
             encoder,
             timer,
@@ -979,8 +981,8 @@ impl<S> Session<S> {
             busy,
             closed,
         } = self;
-        let rest = Session {
-            stream: (),
+        let session = Session {
+            stream,
             decoder,
             encoder,
             timer,
@@ -1004,62 +1006,7 @@ impl<S> Session<S> {
             busy,
             closed,
         };
-        (stream, rest)
-    }
-}
-
-impl Session<()> {
-    fn with_stream<T>(self, stream: T) -> Session<T> {
-        let Session {
-            stream: (),
-            decoder,
-            encoder,
-            timer,
-            options,
-            peer,
-            host,
-            timeout,
-            user,
-            greeting,
-            capabilities,
-            capability_updates,
-            enabled,
-            state,
-            selected,
-            unsolicited,
-            unsolicited_pushed,
-            unsolicited_dropped,
-            pending,
-            idling,
-            early,
-            busy,
-            closed,
-        } = self;
-        Session {
-            stream,
-            decoder,
-            encoder,
-            timer,
-            options,
-            peer,
-            host,
-            timeout,
-            user,
-            greeting,
-            capabilities,
-            capability_updates,
-            enabled,
-            state,
-            selected,
-            unsolicited,
-            unsolicited_pushed,
-            unsolicited_dropped,
-            pending,
-            idling,
-            early,
-            busy,
-            closed,
-        }
+        (old, session)
     }
 }
 
@@ -1163,7 +1110,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<MaybeTls<S>> {
         let connector = TlsConnector::new(tls)?;
         let host = self.host.clone();
         let what = format!("the TLS handshake with {}", self.peer);
-        let (stream, rest) = self.split();
+        let (stream, rest) = self.replace_stream(());
         let MaybeTls::Plain(plain) = stream else {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -1172,7 +1119,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<MaybeTls<S>> {
         };
         let tls_stream =
             with_timeout(&*rest.timer, rest.timeout, &what, connector.connect(&host, plain)).await??;
-        let mut session = rest.with_stream(MaybeTls::Tls(Box::new(tls_stream)));
+        let (_, mut session) = rest.replace_stream(MaybeTls::Tls(Box::new(tls_stream)));
         // RFC 3501 6.2.1: what the server said before TLS is not to be trusted.
         session.capabilities = Capabilities::default();
         session.refresh_capabilities().await?;

@@ -669,10 +669,7 @@ impl<C: Connector> Imap<C> {
         let mut found = Vec::new();
 
         if let Some(lowest) = ranged.iter().filter_map(|(_, _, e)| floor_of(e)).min() {
-            let wanted: HashSet<Fingerprint> = ranged
-                .iter()
-                .map(|(_, m, _)| m.fingerprint)
-                .collect();
+            let wanted: HashSet<Fingerprint> = ranged.iter().map(|(_, m, _)| m.fingerprint).collect();
             let seen = fingerprints_of(session, &UidSet::range(lowest, Uid::MAX), Some(&wanted)).await?;
             for (i, message, entry) in ranged {
                 let fingerprint = message.fingerprint;
