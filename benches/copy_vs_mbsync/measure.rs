@@ -11,6 +11,8 @@ use crate::support::Dovecot;
 
 /// GNU time: its `%M` is the child's peak RSS from `wait4`, exact rather than sampled.
 const GNU_TIME: &str = "/usr/bin/time";
+/// A command (and its arguments) to run each measured tool under, e.g. a heap profiler.
+const WRAP_ENV: &str = "MAILMIGRATE_BENCH_WRAP";
 
 /// A command line to measure.
 #[derive(Debug, Clone)]
@@ -73,16 +75,21 @@ pub fn run(cmd: &Cmd, dovecot: &Dovecot, scratch: &Path) -> Measure {
     let gnu_time = Path::new(GNU_TIME).exists();
     let stats_file = scratch.join("time-stats");
     let _ = fs::remove_file(&stats_file);
+    // MAILMIGRATE_BENCH_WRAP="heaptrack -o /tmp/ht" runs every tool under a profiler (its
+    // own figures are then off, of course).
+    let wrap: Vec<String> = std::env::var(WRAP_ENV)
+        .map(|w| w.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let mut line: Vec<std::ffi::OsString> = wrap.into_iter().map(Into::into).collect();
+    line.push(cmd.program.clone().into_os_string());
     let mut command = if gnu_time {
         let mut c = Command::new(GNU_TIME);
-        c.arg("-f")
-            .arg("%M %U %S")
-            .arg("-o")
-            .arg(&stats_file)
-            .arg(&cmd.program);
+        c.arg("-f").arg("%M %U %S").arg("-o").arg(&stats_file).args(&line);
         c
     } else {
-        Command::new(&cmd.program)
+        let mut c = Command::new(&line[0]);
+        c.args(&line[1..]);
+        c
     };
     command
         .args(&cmd.args)

@@ -18,8 +18,9 @@ use crate::imap::failure::{Side, command_error, scrub};
 use crate::net::{MaybeTls, Security, ServerConfig, Timer, TlsConfig, TlsConnector, with_timeout};
 use crate::{Error, ErrorKind, Result};
 
-/// How many bytes one read asks for: big enough that a 20 MB message takes few wake-ups.
-const READ_CHUNK: usize = 64 * 1024;
+/// The least room one read gets. Reads use what is left in the decoder's buffer (up to
+/// 64 KiB) before it grows, so message bodies split from it do not pin unused space.
+const MIN_READ: usize = 8 * 1024;
 /// How many bytes one write (and so one timeout) covers.
 const WRITE_CHUNK: usize = 64 * 1024;
 /// Non-synchronizing literals up to this size are copied into the command buffer so a small
@@ -597,7 +598,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// (the session stays usable: reads are cancel-safe); I/O errors and end-of-stream close
     /// the session.
     pub(crate) async fn fill(&mut self, what: &str, limit: Duration) -> Result<Result<(), Error>> {
-        let buf = self.decoder.read_buf(READ_CHUNK);
+        let buf = self.decoder.read_buf(MIN_READ);
         let read = self.stream.read(buf);
         match with_timeout(&*self.timer, limit, what, read).await {
             Err(timeout) => Ok(Err(timeout)),
@@ -785,6 +786,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let (tag, fragments) = self.encoder.encode(command)?;
         let what = format!("IMAP server {} to accept {name}", self.peer);
         self.pending.push(tag.clone());
+        // Small pieces are gathered into writes of about WRITE_CHUNK; never the whole command,
+        // which for a MULTIAPPEND would copy megabytes of messages.
         let mut buf: Vec<u8> = Vec::new();
         for fragment in fragments {
             match fragment {
@@ -793,12 +796,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     if data.len() <= COALESCE_LITERAL {
                         buf.extend_from_slice(&data);
                     } else {
-                        self.write_raw(&std::mem::take(&mut buf), &what).await?;
+                        self.write_raw(&buf, &what).await?;
+                        buf.clear();
                         self.write_raw(&data, &what).await?;
                     }
                 }
                 Fragment::Literal { data, sync: true } => {
-                    self.write_raw(&std::mem::take(&mut buf), &what).await?;
+                    self.write_raw(&buf, &what).await?;
+                    buf.clear();
                     // The server now waits for the literal: a call cancelled here leaves the
                     // stream mid-command.
                     self.busy = Some("waiting to send a literal");
@@ -810,6 +815,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                         }
                     }
                 }
+            }
+            if buf.len() >= WRITE_CHUNK {
+                self.write_raw(&buf, &what).await?;
+                buf.clear();
             }
         }
         if !buf.is_empty() {

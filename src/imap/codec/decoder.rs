@@ -111,6 +111,9 @@ struct Scan {
     info: FrameInfo,
 }
 
+/// Most space [`ResponseDecoder::read_buf`] hands out, and the least a buffer grows by.
+const READ_ROOM: usize = 64 * 1024;
+
 /// Sans-IO response decoder: feed it bytes, take complete responses out.
 ///
 /// ```
@@ -131,6 +134,8 @@ pub struct ResponseDecoder {
     unfilled_from: Option<usize>,
     /// A fatal error, repeated on every later call.
     failed: Option<DecodeError>,
+    /// `buf` was grown for a literal larger than [`READ_ROOM`].
+    oversized: bool,
 }
 
 impl ResponseDecoder {
@@ -142,6 +147,7 @@ impl ResponseDecoder {
             scan: Scan::default(),
             unfilled_from: None,
             failed: None,
+            oversized: false,
         }
     }
 
@@ -151,12 +157,21 @@ impl ResponseDecoder {
         self.buf.extend_from_slice(data);
     }
 
-    /// At least `min` bytes of zeroed space at the end of the buffer to read into directly;
-    /// call [`ResponseDecoder::filled`] with how many bytes were written.
+    /// Zeroed space at the end of the buffer to read into directly: at least `min` bytes,
+    /// more (up to 64 KiB) when the buffer has room to spare. Call
+    /// [`ResponseDecoder::filled`] with how many bytes were written.
+    ///
+    /// The space left in the buffer is used before a new one is allocated: message bodies
+    /// handed out keep their part of the buffer alive, so space skipped would be memory held
+    /// for nothing as long as those bodies live. Keep `min` small.
     pub fn read_buf(&mut self, min: usize) -> &mut [u8] {
         self.drop_unfilled();
         let start = self.buf.len();
-        self.buf.resize(start + min, 0);
+        if self.buf.capacity() - start < min {
+            self.grow(min.max(READ_ROOM));
+        }
+        let room = (self.buf.capacity() - start).clamp(min, READ_ROOM.max(min));
+        self.buf.resize(start + room, 0);
         self.unfilled_from = Some(start);
         &mut self.buf[start..]
     }
@@ -209,6 +224,16 @@ impl ResponseDecoder {
     /// the server injected plaintext: an error).
     pub fn buffered(&self) -> usize {
         self.unfilled_from.unwrap_or(self.buf.len())
+    }
+
+    /// Room for `additional` more bytes: always a new buffer of just that size, with the
+    /// bytes not yet framed moved into it. Growing in place would keep, and double, an
+    /// allocation that once held a large message for as long as the session lives; the
+    /// bodies split from the old one keep it alive only as long as they live.
+    fn grow(&mut self, additional: usize) {
+        let mut fresh = BytesMut::with_capacity(self.buf.len().saturating_add(additional));
+        fresh.extend_from_slice(&self.buf);
+        self.buf = fresh;
     }
 
     fn drop_unfilled(&mut self) {
@@ -320,11 +345,15 @@ impl ResponseDecoder {
                     s.literal_left = size;
                     s.pos = after;
                     s.line_start = after;
-                    // Reserve the whole literal now (it is within the limits), so a large body
-                    // is not copied again and again as the buffer grows.
+                    // Make room for the whole literal now (it is within the limits), so a
+                    // large body is not copied again and again as the buffer grows; with
+                    // READ_ROOM more for the rest of the response, so that is not a copy either.
                     let missing = size.saturating_sub((len - after) as u64);
-                    if let Ok(missing) = usize::try_from(missing) {
-                        self.buf.reserve(missing);
+                    if let Ok(missing) = usize::try_from(missing)
+                        && self.buf.capacity() - len < missing
+                    {
+                        self.grow(missing.saturating_add(READ_ROOM));
+                        self.oversized = missing > READ_ROOM;
                     }
                 }
                 None => {
@@ -332,6 +361,11 @@ impl ResponseDecoder {
                     let depth = s.max_depth;
                     self.scan = Scan::default();
                     let frame = self.buf.split_to(after).freeze();
+                    if std::mem::take(&mut self.oversized) {
+                        // What follows the frame still points into the large buffer it was
+                        // read into: move it out, so the buffer is freed with the frame.
+                        self.grow(READ_ROOM);
+                    }
                     return Ok(Some((frame, info, depth)));
                 }
             }
@@ -421,11 +455,47 @@ mod tests {
         assert_eq!(d.buffered(), 0);
     }
 
+    /// Writes `data` into the decoder the way the session does: through `read_buf`.
+    fn receive(d: &mut ResponseDecoder, mut data: &[u8]) {
+        while !data.is_empty() {
+            let buf = d.read_buf(8 * 1024);
+            let n = buf.len().min(data.len()).min(16 * 1024);
+            buf[..n].copy_from_slice(&data[..n]);
+            d.filled(n);
+            data = &data[n..];
+        }
+    }
+
+    #[test]
+    fn a_large_body_is_not_held_by_the_decoder_once_it_is_handed_out() {
+        let mut d = decoder();
+        let size = 1_000_000;
+        receive(
+            &mut d,
+            format!("* 1 FETCH (UID 7 BODY[] {{{size}}}\r\n").as_bytes(),
+        );
+        assert_eq!(d.decode(), Ok(None));
+        receive(&mut d, &vec![b'x'; size]);
+        receive(&mut d, b")\r\n* 2 EXISTS\r\n* 3 EX");
+        let Ok(Some(Response::Data(Data::Fetch(f)))) = d.decode() else {
+            panic!("a FETCH")
+        };
+        let body = f.body.expect("body");
+        assert_eq!(body.len(), size);
+        // The body is the only owner of its buffer: dropped, the megabyte is freed, even
+        // though the decoder goes on with the bytes that came after it.
+        assert!(body.is_unique(), "the decoder still holds the body's buffer");
+        assert_eq!(d.decode(), Ok(Some(Response::Data(Data::Exists(2)))));
+        receive(&mut d, b"ISTS\r\n");
+        assert_eq!(d.decode(), Ok(Some(Response::Data(Data::Exists(3)))));
+    }
+
     #[test]
     fn read_buf_and_filled() {
         let mut d = decoder();
         let buf = d.read_buf(16);
-        assert_eq!(buf.len(), 16);
+        let first = buf.len();
+        assert!((16..=READ_ROOM).contains(&first), "{first}");
         buf[..6].copy_from_slice(b"+ go\r\n");
         assert_eq!(d.buffered(), 0);
         d.filled(6);
@@ -436,10 +506,13 @@ mod tests {
                 text: Bytes::from_static(b"go")
             }))
         );
-        // Space handed out but never filled is not data.
-        d.read_buf(8);
+        // Space handed out but never filled is not data; and it is handed out again, not
+        // skipped for new space (the response split off still shares the buffer).
+        assert_eq!(d.read_buf(8).len(), first - 6);
         assert_eq!(d.decode(), Ok(None));
         assert_eq!(d.buffered(), 0);
+        // A request larger than what is left gets what it asked for.
+        assert_eq!(d.read_buf(READ_ROOM * 2).len(), READ_ROOM * 2);
     }
 
     #[test]
