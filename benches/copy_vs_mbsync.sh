@@ -8,6 +8,7 @@
 #
 # Other knobs (see the bench's doc comment): MAILMIGRATE_BENCH_ONLY=mbsync-plain,mm-plain,...
 # MAILMIGRATE_BENCH_SETTLE=0 (no pause between runs), MAILMIGRATE_BENCH_ENGINE=connections=4,...
+# MAILMIGRATE_BENCH_WRAP="heaptrack -o FILE" (run each tool under a profiler; its figures are then off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

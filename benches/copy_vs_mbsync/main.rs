@@ -24,7 +24,8 @@
 //! `MAILMIGRATE_BENCH_ONLY=mbsync-plain,mm-plain,...` runs a subset, in the order given
 //! (the keys are the scenario names printed at the start; one may repeat);
 //! `MAILMIGRATE_BENCH_ENGINE=connections=4,...` overrides engine options for experiments
-//! (see `child.rs`).
+//! (see `child.rs`); `MAILMIGRATE_BENCH_WRAP="heaptrack -o FILE"` runs each tool under a
+//! profiler (a wrapper script can name one file per process).
 //!
 //! Where the files go: the private Dovecot, its users and every copy live under `TMPDIR`
 //! (default `/tmp`). Most of Dovecot's CPU goes into creating files, which on a shared
