@@ -13,6 +13,10 @@
 //! `MAILMIGRATE_SOURCE_PASSWORD`, or a prompt; never from the command line. An OAuth2
 //! access token in `MAILMIGRATE_SOURCE_OAUTH2_TOKEN` logs in with XOAUTH2 instead.
 
+#[macro_use]
+#[path = "shared/stdout.rs"]
+mod stdout;
+
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -140,14 +144,14 @@ fn is_wide(c: char) -> bool {
 
 fn show_namespaces(label: &str, list: &[Namespace]) {
     if list.is_empty() {
-        println!("  {label:<12} none");
+        say!("  {label:<12} none");
     }
     for ns in list {
         let delimiter = ns
             .delimiter
             .map(|d| format!("{d:?}"))
             .unwrap_or_else(|| "NIL".into());
-        println!(
+        say!(
             "  {label:<12} prefix {:?}, delimiter {delimiter}",
             ns.prefix.to_string()
         );
@@ -204,51 +208,49 @@ async fn check(args: Args) -> Result<(), Error> {
 
 /// POP3 moves the inbox only: capabilities, message count and total size are all it has.
 async fn check_pop3(server: &ServerConfig, credentials: &Credentials) -> Result<(), Error> {
-    println!("Server:       {server} ({})", security_name(server.security));
+    say!("Server:       {server} ({})", security_name(server.security));
     let summary = mailmigrate::pop3::check(server, credentials, Arc::new(TokioTimer)).await?;
-    println!("Logged in as: {}", credentials.user());
-    println!("{summary}");
-    println!(
-        "Note:         POP3 moves the inbox only; use IMAP to move every folder if the server offers it."
-    );
+    say!("Logged in as: {}", credentials.user());
+    say!("{summary}");
+    say!("Note:         POP3 moves the inbox only; use IMAP to move every folder if the server offers it.");
     Ok(())
 }
 
 async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<(), Error> {
-    println!("Server:       {server} ({})", security_name(server.security));
+    say!("Server:       {server} ({})", security_name(server.security));
     let mut session = imap::connect(server, Arc::new(TokioTimer), SessionOptions::default()).await?;
-    println!("Greeting:     {}", session.greeting().text.trim());
-    println!(
+    say!("Greeting:     {}", session.greeting().text.trim());
+    say!(
         "Encrypted:    {}",
         if session.is_tls() { "yes (TLS)" } else { "NO" }
     );
     session.login(credentials).await?;
-    println!("Logged in as: {}", credentials.user());
+    say!("Logged in as: {}", credentials.user());
 
     let caps: Vec<&str> = session.capabilities().atoms.iter().map(String::as_str).collect();
-    println!("\nCapabilities ({}):", caps.len());
+    say!("\nCapabilities ({}):", caps.len());
     for line in caps.chunks(8) {
-        println!("  {}", line.join(" "));
+        say!("  {}", line.join(" "));
     }
     let notes = capability_notes(&session);
     if !notes.is_empty() {
-        println!("\nNotes:");
+        say!("\nNotes:");
         for note in notes {
-            println!("  - {note}");
+            say!("  - {note}");
         }
     }
 
-    println!("\nNamespaces:");
+    say!("\nNamespaces:");
     match session.namespace().await? {
         Some(ns) => {
             show_namespaces("personal", &ns.personal);
             show_namespaces("other users", &ns.other_users);
             show_namespaces("shared", &ns.shared);
         }
-        None => println!("  (NAMESPACE not supported)"),
+        None => say!("  (NAMESPACE not supported)"),
     }
     let delimiter = session.delimiter().await?;
-    println!(
+    say!(
         "Delimiter:    {}",
         delimiter
             .map(|d| format!("{d:?}"))
@@ -257,8 +259,8 @@ async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<
 
     let mut folders = session.list_all().await?;
     folders.sort_by_key(|f| (!f.name.is_inbox(), f.name.decode().text));
-    println!("\nFolders ({}):", folders.len());
-    println!("  {:<32} {:<10} {:>9}  attributes", "name", "role", "messages");
+    say!("\nFolders ({}):", folders.len());
+    say!("  {:<32} {:<10} {:>9}  attributes", "name", "role", "messages");
     let mut total = 0u64;
     let mut problems = 0;
     for folder in &folders {
@@ -284,7 +286,7 @@ async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<
             "-".to_owned()
         };
         let attributes: Vec<String> = folder.attributes.iter().map(|a| a.as_imap().to_owned()).collect();
-        println!(
+        say!(
             "  {} {:<10} {:>9}  {}",
             pad(&decoded.text, 32),
             role(folder),
@@ -299,25 +301,25 @@ async fn check_imap(server: &ServerConfig, credentials: &Credentials) -> Result<
                 NameEncoding::Lossy => "undecodable, shown lossily".to_owned(),
                 other => format!("{other:?}"),
             };
-            println!(
+            say!(
                 "  {:<32} (raw {:?}, {how})",
                 "",
                 String::from_utf8_lossy(folder.name.raw())
             );
         }
     }
-    println!("\nTotal: {} folders, {total} messages.", folders.len());
+    say!("\nTotal: {} folders, {total} messages.", folders.len());
 
     for event in session.take_unsolicited() {
         if let Unsolicited::Alert(text) = event {
-            println!("Server alert: {text}");
+            say!("Server alert: {text}");
         }
     }
     session.logout().await?;
     if problems > 0 {
-        println!("{problems} folder(s) could not be counted; see above.");
+        say!("{problems} folder(s) could not be counted; see above.");
     }
-    println!("The account is ready to migrate.");
+    say!("The account is ready to migrate.");
     Ok(())
 }
 

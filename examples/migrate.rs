@@ -18,6 +18,10 @@
 //! after every batch and the next run resumes without duplicates. `--watch 30d` keeps
 //! copying new mail for 30 days.
 
+#[macro_use]
+#[path = "shared/stdout.rs"]
+mod stdout;
+
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -327,10 +331,16 @@ impl Migrator for Target {
 }
 
 fn print_table(report: &Report, elapsed: Duration) {
-    println!();
-    println!(
+    say!();
+    say!(
         "{:<32} {:<32} {:>8} {:>8} {:>8} {:>7} {:>10}",
-        "source", "target", "copied", "skipped", "failed", "known", "MB"
+        "source",
+        "target",
+        "copied",
+        "skipped",
+        "failed",
+        "known",
+        "MB"
     );
     for folder in &report.folders {
         let target = match (&folder.target, &folder.skipped_because) {
@@ -339,7 +349,7 @@ fn print_table(report: &Report, elapsed: Duration) {
             (None, None) => String::new(),
         };
         let c = &folder.counts;
-        println!(
+        say!(
             "{:<32} {:<32} {:>8} {:>8} {:>8} {:>7} {:>10.1}",
             short(&folder.source, 32),
             short(&target, 32),
@@ -352,7 +362,7 @@ fn print_table(report: &Report, elapsed: Duration) {
     }
     let t = report.totals();
     let secs = elapsed.as_secs_f64().max(1e-3);
-    println!(
+    say!(
         "total: {} copied this run ({:.1} MB), {} in the target of {} known, {} skipped, {} failed, in {:.1} s ({:.0} msg/s, {:.1} MB/s){}",
         t.copied_this_run,
         t.copied_bytes as f64 / 1e6,
