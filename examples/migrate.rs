@@ -37,6 +37,7 @@ use mailmigrate::sync::{
     TargetFolder, TcpConnector, Watch,
 };
 use mailmigrate::{Credentials, Error, ErrorKind, Result};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 const USAGE: &str = "usage: migrate --from URL --to maildir:PATH|IMAP-URL [--layout mirror|under-address] [--state FILE]
                [--watch DURATION] [--ca-file PEM] [--summary-json FILE] [--dry-run]
@@ -258,14 +259,29 @@ impl Progress {
     }
 }
 
+/// `text` cut to at most `width` terminal columns (a Chinese character takes two), keeping
+/// the end: a folder path ends in its most telling part.
 fn short(text: &str, width: usize) -> String {
-    let count = text.chars().count();
-    if count <= width {
-        text.to_owned()
-    } else {
-        let tail: String = text.chars().skip(count - (width - 1)).collect();
-        format!("…{tail}")
+    if text.width() <= width {
+        return text.to_owned();
     }
+    let mut tail = Vec::new();
+    let mut used = 1; // the ellipsis
+    for c in text.chars().rev() {
+        used += c.width().unwrap_or(0);
+        if used > width {
+            break;
+        }
+        tail.push(c);
+    }
+    std::iter::once('…').chain(tail.into_iter().rev()).collect()
+}
+
+/// `text` in exactly `width` terminal columns: cut as [`short`] does, then padded.
+fn cell(text: &str, width: usize) -> String {
+    let text = short(text, width);
+    let pad = width.saturating_sub(text.width());
+    format!("{text}{}", " ".repeat(pad))
 }
 
 impl Migrator for Target {
@@ -344,21 +360,26 @@ fn print_table(report: &Report, elapsed: Duration) {
     );
     for folder in &report.folders {
         let target = match (&folder.target, &folder.skipped_because) {
-            (Some(path), None) => path.join('/'),
-            (_, Some(why)) => format!("(skipped: {why})"),
+            (Some(path), _) => path.join('/'),
+            (None, Some(_)) => "(skipped)".to_owned(),
             (None, None) => String::new(),
         };
         let c = &folder.counts;
         say!(
-            "{:<32} {:<32} {:>8} {:>8} {:>8} {:>7} {:>10.1}",
-            short(&folder.source, 32),
-            short(&target, 32),
+            "{} {} {:>8} {:>8} {:>8} {:>7} {:>10.1}",
+            cell(&folder.source, 32),
+            cell(&target, 32),
             c.copied_this_run,
             c.skipped,
             c.failed,
             c.known,
             c.copied_bytes as f64 / 1e6
         );
+    }
+    for folder in &report.folders {
+        if let Some(why) = &folder.skipped_because {
+            say!("note: {}: {why}", folder.source);
+        }
     }
     let t = report.totals();
     let secs = elapsed.as_secs_f64().max(1e-3);
