@@ -249,6 +249,30 @@ impl Progress {
             Event::Failed { source, error } => {
                 self.bars.println(format!("{source}: {error}")).ok();
             }
+            Event::Retrying {
+                source,
+                error,
+                attempt,
+                delay,
+            } => {
+                self.bars
+                    .println(format!(
+                        "{source}: {error}; retry {attempt} in {} s",
+                        delay.as_secs_f64().ceil()
+                    ))
+                    .ok();
+                // The folder starts over (from where it got to) with a bar of its own.
+                let removed = self.folders.lock().ok().and_then(|mut folders| {
+                    let at = folders.iter().position(|(n, _)| n == source)?;
+                    Some(folders.remove(at).1)
+                });
+                if let Some(bar) = removed {
+                    let left = bar.length().unwrap_or(0).saturating_sub(bar.position());
+                    let total = self.overall.length().unwrap_or(0);
+                    self.overall.set_length(total.saturating_sub(left));
+                    bar.finish_and_clear();
+                }
+            }
             Event::FolderFinished { source } => {
                 if let Some(bar) = self.folder(source) {
                     bar.finish();

@@ -1,6 +1,6 @@
 //! The engine: one account, from the source server into a [`Migrator`].
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -118,6 +118,44 @@ pub struct EngineOptions {
     pub batch_bytes: u64,
     /// Keep copying new mail after the first pass.
     pub watch: Option<Watch>,
+    /// How often a folder is tried again, within one pass, after a transient error.
+    pub retry: Retry,
+}
+
+/// Retries of a folder after a transient error ([`ErrorKind::Transient`]: a dropped
+/// connection, a timeout, a server that is busy or throttling), on a new connection, with
+/// waits that double from `first_delay` up to `max_delay`. Each retry resumes from the
+/// saved state, so nothing is copied twice. Other errors are not retried: a wrong password
+/// or a full target will not go away by waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Retries per folder and pass; 0 reports the error at once (the next pass or run
+    /// picks the folder up again).
+    pub attempts: u32,
+    /// The wait before the first retry.
+    pub first_delay: Duration,
+    /// The longest wait.
+    pub max_delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: 3,
+            first_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Retry {
+    /// The wait before retry number `attempt` (1 for the first).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let doubled = self
+            .first_delay
+            .saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX));
+        doubled.min(self.max_delay)
+    }
 }
 
 impl Default for EngineOptions {
@@ -132,6 +170,7 @@ impl Default for EngineOptions {
             batch_messages: 200,
             batch_bytes: 16 << 20,
             watch: None,
+            retry: Retry::default(),
         }
     }
 }
@@ -148,6 +187,9 @@ pub struct Engine<M, C> {
     connector: C,
     timer: Arc<dyn Timer>,
     options: EngineOptions,
+    /// UIDs counted as skipped for being older than `since`, per source folder, so a folder
+    /// scanned again (a retry, a later pass) counts only those it has not counted yet.
+    before_since: Mutex<HashMap<MailboxName, UidSet>>,
 }
 
 /// A folder to copy, as planned.
@@ -158,6 +200,8 @@ struct Job {
     source: MailboxName,
     display: String,
     target: TargetFolder,
+    /// Retries so far in this pass.
+    attempts: u32,
 }
 
 /// What the folder workers share.
@@ -204,6 +248,7 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             connector,
             timer,
             options,
+            before_since: Mutex::new(HashMap::new()),
         }
     }
 
@@ -343,6 +388,7 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                         source: entry.source.clone(),
                         display,
                         target,
+                        attempts: 0,
                     });
                 }
                 Decision::CreateOnly { path } => {
@@ -436,12 +482,25 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
                 break;
             };
             if session.as_ref().is_none_or(|s| s.is_closed()) {
-                session = Some(self.open_imap().await?);
+                match self.open_imap().await {
+                    Ok(opened) => session = Some(opened),
+                    Err(err) if self.retries_left(&err, &job) => {
+                        self.retry_later(shared, job, &err).await;
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                }
             }
             let Some(live) = session.as_mut() else { continue };
             match self.copy_folder(live, &job, shared).await {
                 Ok(()) => {}
                 Err(err) if is_fatal(&err) => return Err(err),
+                Err(err) if self.retries_left(&err, &job) => {
+                    // A new connection for the retry: the old one may be unusable even if
+                    // it does not know it yet (a timeout mid-response).
+                    session = None;
+                    self.retry_later(shared, job, &err).await;
+                }
                 Err(err) => {
                     // Transient or folder-specific: note it and go on; the next pass retries.
                     let mut report = lock(&shared.report);
@@ -464,6 +523,24 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             let _ = session.logout().await;
         }
         Ok(())
+    }
+
+    fn retries_left(&self, err: &Error, job: &Job) -> bool {
+        err.kind() == ErrorKind::Transient && job.attempts < self.options.retry.attempts
+    }
+
+    /// Waits, then puts `job` back on the queue for another try.
+    async fn retry_later(&self, shared: &Shared, mut job: Job, err: &Error) {
+        job.attempts += 1;
+        let delay = self.options.retry.delay(job.attempts);
+        self.migrator.event(&Event::Retrying {
+            source: job.display.clone(),
+            error: err.to_string(),
+            attempt: job.attempts,
+            delay,
+        });
+        self.timer.sleep(delay).await;
+        lock(&shared.queue).push_back(job);
     }
 
     async fn copy_folder(&self, session: &mut ImapSession<C>, job: &Job, shared: &Shared) -> Result<()> {
@@ -529,11 +606,17 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
         if let Some(since) = self.options.since {
             let matching = session.uid_search(&format!("SINCE {}", imap_date(since))).await?;
             let before: UidSet = wanted.difference(&matching);
-            let skipped = before.len();
             wanted = wanted.difference(&before);
-            if skipped > 0 {
-                self.count_skipped(shared, job, skipped, SkipReason::BeforeSinceDate);
-            }
+            let skipped = {
+                let mut counted = lock(&self.before_since);
+                let counted = counted.entry(job.source.clone()).or_default();
+                let new = before.difference(counted);
+                for (first, last) in new.ranges() {
+                    counted.insert_range(first, last);
+                }
+                new.len()
+            };
+            self.count_skipped(shared, job, skipped, SkipReason::BeforeSinceDate);
         }
         if let Some(max) = self.options.max_message_size {
             let too_large: UidSet = wanted.iter().filter(|&uid| size_of(uid) > max).collect();
@@ -798,6 +881,7 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             source: inbox,
             display: "INBOX".into(),
             target: target.clone(),
+            attempts: 0,
         };
 
         let mut state = self.migrator.load_state().await?.unwrap_or_else(SyncState::new);
@@ -995,5 +1079,18 @@ mod tests {
         assert_eq!(imap_date(SystemTime::UNIX_EPOCH), "1-Jan-1970");
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(imap_date(leap), "29-Feb-2000");
+    }
+
+    #[test]
+    fn retry_waits_double_up_to_the_cap_without_overflowing() {
+        let retry = Retry {
+            attempts: 100,
+            first_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(60),
+        };
+        let waits: Vec<u64> = (1..=7).map(|n| retry.delay(n).as_secs()).collect();
+        assert_eq!(waits, vec![2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(retry.delay(40), Duration::from_secs(60));
+        assert_eq!(retry.delay(u32::MAX), Duration::from_secs(60));
     }
 }

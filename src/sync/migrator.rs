@@ -108,6 +108,19 @@ pub enum Event {
         /// What went wrong.
         error: String,
     },
+    /// Copying a folder broke off for a passing reason (the connection dropped, a timeout,
+    /// the server asked to come back later); it is tried again after `delay`, resuming where
+    /// it stopped.
+    Retrying {
+        /// Source folder, decoded for display.
+        source: String,
+        /// What went wrong.
+        error: String,
+        /// Which retry this is (1 for the first).
+        attempt: u32,
+        /// How long the engine waits first.
+        delay: std::time::Duration,
+    },
     /// A folder pass finished.
     FolderFinished {
         /// Source folder, decoded for display.

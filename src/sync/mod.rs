@@ -9,7 +9,7 @@ mod state;
 
 #[cfg(feature = "tokio")]
 pub use engine::TcpConnector;
-pub use engine::{Connector, Engine, EngineOptions, Source, Watch};
+pub use engine::{Connector, Engine, EngineOptions, Retry, Source, Watch};
 pub use fingerprint::{Fingerprint, FingerprintCounts};
 pub use migrator::{Event, Message, Migrator, SkipReason, SourceId, TargetFolder};
 pub use report::{Counts, FolderReport, Report};
