@@ -90,7 +90,7 @@ fn decode_in_reads(input: &[u8], read: usize) -> usize {
     let mut n = 0;
     for chunk in input.chunks(read) {
         let buf = decoder.read_buf(chunk.len());
-        buf.copy_from_slice(chunk);
+        buf[..chunk.len()].copy_from_slice(chunk);
         decoder.filled(chunk.len());
         while let Some(response) = decoder.decode().expect("valid input") {
             if let Response::Data(Data::Fetch(f)) = &response {
