@@ -1,6 +1,7 @@
 //! Turning a server's tagged `NO`/`BAD` into an [`Error`] a caller can act on.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::imap::codec::{Code, KnownCode, Status, StatusResponse};
 use crate::{Error, ErrorKind};
@@ -33,6 +34,40 @@ impl CommandFailed {
     /// The server response behind `err`, if `err` came from a failed command.
     pub fn of(err: &Error) -> Option<&CommandFailed> {
         std::error::Error::source(err).and_then(|s| s.downcast_ref::<CommandFailed>())
+    }
+
+    /// How long the server asked us to wait, when it said so in words: Office 365 answers
+    /// "Request is throttled. Suggested Backoff Time: 299961 milliseconds".
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mailmigrate::imap::CommandFailed;
+    /// use mailmigrate::imap::codec::Status;
+    /// let answer = CommandFailed {
+    ///     command: "UID FETCH",
+    ///     status: Status::No,
+    ///     code: None,
+    ///     text: "Request is throttled. Suggested Backoff Time: 299961 milliseconds".into(),
+    /// };
+    /// assert_eq!(answer.suggested_backoff(), Some(Duration::from_millis(299_961)));
+    /// ```
+    pub fn suggested_backoff(&self) -> Option<Duration> {
+        const PHRASE: &str = "suggested backoff time";
+        let lower = self.text.to_ascii_lowercase();
+        let rest = &lower[lower.find(PHRASE)? + PHRASE.len()..];
+        let rest = rest.trim_start_matches([':', ' ']);
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        // Too many digits to be a real wait: saturate rather than fail.
+        let n: u64 = rest[..digits].parse().unwrap_or(u64::MAX);
+        let unit = rest[digits..].trim_start();
+        Some(if unit.starts_with('s') {
+            Duration::from_secs(n)
+        } else {
+            Duration::from_millis(n)
+        })
     }
 
     /// Whether the server sent the RFC 5530 code `code`.
@@ -90,6 +125,9 @@ pub(crate) fn code_name(code: &Code) -> String {
 
 /// The error kind a tagged failure maps to, by response code first, then by status.
 pub(crate) fn kind_of(status: &StatusResponse, side: Side) -> ErrorKind {
+    if says_throttled(&status.text) {
+        return ErrorKind::Transient;
+    }
     if status.status == Status::Bad {
         return ErrorKind::Protocol;
     }
@@ -111,6 +149,13 @@ pub(crate) fn kind_of(status: &StatusResponse, side: Side) -> ErrorKind {
         Some(Code::TryCreate) => ErrorKind::TargetRefused,
         _ => side_kind(side),
     }
+}
+
+/// Throttling said in words rather than with `[THROTTLED]`: Office 365 answers `NO` or
+/// `BAD` "Request is throttled. Suggested Backoff Time: ..." (and then hangs up).
+fn says_throttled(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.contains("request is throttled") || lower.contains("suggested backoff time")
 }
 
 fn side_kind(side: Side) -> ErrorKind {
@@ -190,6 +235,50 @@ mod tests {
             code,
             text: "nope".into(),
         }
+    }
+
+    #[test]
+    fn office_365_throttling_in_words_is_transient_with_the_wait_it_asks_for() {
+        let text = "Request is throttled. Suggested Backoff Time: 299961 milliseconds";
+        for status in [Status::No, Status::Bad] {
+            let answer = StatusResponse {
+                text: text.into(),
+                ..st(status, None)
+            };
+            assert_eq!(kind_of(&answer, Side::Read), ErrorKind::Transient, "{status:?}");
+            assert_eq!(kind_of(&answer, Side::Write), ErrorKind::Transient, "{status:?}");
+        }
+        let failed = |text: &str| CommandFailed {
+            command: "UID FETCH",
+            status: Status::No,
+            code: None,
+            text: text.into(),
+        };
+        assert_eq!(
+            failed(text).suggested_backoff(),
+            Some(Duration::from_millis(299_961))
+        );
+        assert_eq!(
+            failed("Throttled. SUGGESTED BACKOFF TIME: 30 seconds").suggested_backoff(),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            failed("Suggested Backoff Time: 99999999999999999999999 ms").suggested_backoff(),
+            Some(Duration::from_millis(u64::MAX))
+        );
+        assert_eq!(failed("Suggested Backoff Time: soon").suggested_backoff(), None);
+        assert_eq!(failed("nope").suggested_backoff(), None);
+        // A mailbox name or a subject that merely contains the word is not throttling.
+        assert_eq!(
+            kind_of(
+                &StatusResponse {
+                    text: "Mailbox 'throttled' does not exist".into(),
+                    ..st(Status::No, None)
+                },
+                Side::Read
+            ),
+            ErrorKind::SourceRefused
+        );
     }
 
     #[test]

@@ -124,9 +124,10 @@ pub struct EngineOptions {
 
 /// Retries of a folder after a transient error ([`ErrorKind::Transient`]: a dropped
 /// connection, a timeout, a server that is busy or throttling), on a new connection, with
-/// waits that double from `first_delay` up to `max_delay`. Each retry resumes from the
-/// saved state, so nothing is copied twice. Other errors are not retried: a wrong password
-/// or a full target will not go away by waiting.
+/// waits that double from `first_delay` up to `max_delay`; longer when the server asked
+/// for longer ([`CommandFailed::suggested_backoff`], honoured up to 15 minutes). Each retry
+/// resumes from the saved state, so nothing is copied twice. Other errors are not retried:
+/// a wrong password or a full target will not go away by waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retry {
     /// Retries per folder and pass; 0 reports the error at once (the next pass or run
@@ -137,6 +138,9 @@ pub struct Retry {
     /// The longest wait.
     pub max_delay: Duration,
 }
+
+/// The longest server-suggested wait honoured before a retry.
+const MAX_SUGGESTED_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
 impl Default for Retry {
     fn default() -> Self {
@@ -532,7 +536,11 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
     /// Waits, then puts `job` back on the queue for another try.
     async fn retry_later(&self, shared: &Shared, mut job: Job, err: &Error) {
         job.attempts += 1;
-        let delay = self.options.retry.delay(job.attempts);
+        let mut delay = self.options.retry.delay(job.attempts);
+        if let Some(asked) = CommandFailed::of(err).and_then(CommandFailed::suggested_backoff) {
+            // Coming back sooner than asked only prolongs the throttling.
+            delay = delay.max(asked.min(MAX_SUGGESTED_BACKOFF));
+        }
         self.migrator.event(&Event::Retrying {
             source: job.display.clone(),
             error: err.to_string(),
