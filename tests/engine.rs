@@ -310,12 +310,16 @@ struct CutRun {
 /// server: that connection lists the folders, then copies INBOX, whose 5 MB message is
 /// then coming.
 async fn run_with_source_cut(prefix: &str, options: EngineOptions) -> CutRun {
+    run_with_source_fault(prefix, Fault::DropAfterServerBytes(1_000_000), options).await
+}
+
+async fn run_with_source_fault(prefix: &str, fault: Fault, options: EngineOptions) -> CutRun {
     let d = dovecot();
     let user = d.unique_user(prefix);
     let seeded = seed_source(d, &user);
     let (dir, root) = target_dir(prefix);
     let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], d.port(Proto::Imap, Security::Plaintext)));
-    let proxy = FaultProxy::start(upstream, vec![Fault::DropAfterServerBytes(1_000_000)]).await;
+    let proxy = FaultProxy::start(upstream, vec![fault]).await;
     let via_proxy = ServerConfig::new("127.0.0.1", proxy.port(), Security::Plaintext)
         .with_timeout(Duration::from_secs(3600));
     let run = engine(
@@ -359,6 +363,16 @@ async fn a_source_connection_dropped_mid_folder_is_reopened_and_the_folder_finis
     assert_eq!(totals.failed, 0);
     assert!(report.folders.iter().all(|f| f.errors.is_empty()), "{report:#?}");
     compare(dovecot(), &cut.user, cut.run.migrator(), report);
+}
+
+#[tokio::test]
+async fn a_source_connection_dropped_while_listing_the_folders_is_opened_again() {
+    let cut = run_with_source_fault("retry-list", Fault::DropAtServerText("* LIST"), quick_retries()).await;
+    assert!(cut.proxy.connections() >= 2, "the cut connection was replaced");
+    let totals = cut.report.totals();
+    assert_eq!(totals.copied_this_run as usize, cut.seeded, "{:#?}", cut.report);
+    assert_eq!(totals.failed, 0);
+    compare(dovecot(), &cut.user, cut.run.migrator(), &cut.report);
 }
 
 #[tokio::test]
@@ -804,6 +818,45 @@ async fn watch_mode_copies_new_mail_within_one_poll_or_at_once_with_idle_and_sto
     assert_eq!(report.passes, 3, "{report:#?}");
     assert_eq!(report.totals().copied, 7);
     assert_eq!(report.totals().copied_this_run, 7);
+}
+
+#[tokio::test]
+async fn a_pop3_connection_dropped_mid_download_is_opened_again_and_the_inbox_finished() {
+    let d = dovecot();
+    let user = d.unique_user("pop3cut");
+    let messages: Vec<Vec<u8>> = (0..30).map(|i| sample_message(60_000 + i, 20_000)).collect();
+    d.seed(&user, "INBOX", messages.iter().cloned().map(SeedMessage::new));
+    let (_guard, root) = target_dir("pop3cut");
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], d.port(Proto::Pop3, Security::Plaintext)));
+    // 300 KB in: about the fifteenth of thirty 20 KB messages.
+    let proxy = FaultProxy::start(upstream, vec![Fault::DropAfterServerBytes(300_000)]).await;
+    let via_proxy = ServerConfig::new("127.0.0.1", proxy.port(), Security::Plaintext)
+        .with_timeout(Duration::from_secs(3600));
+    let run = engine(
+        Source::pop3(via_proxy, user.credentials()),
+        open_maildir(&root),
+        Arc::new(TokioTimer),
+        quick_retries(),
+    );
+    let report = run.run().await.expect("the dropped connection is retried");
+    assert_eq!(proxy.connections(), 2, "one reconnection");
+    assert_eq!(report.totals().known, 30);
+    assert_eq!(report.totals().copied, 30, "{report:#?}");
+    let inbox = TargetFolder {
+        path: vec!["INBOX".into()],
+        role: None,
+    };
+    let dir = run.migrator().folder_dir(&inbox).unwrap();
+    let mut target: Vec<String> = ["cur", "new"]
+        .iter()
+        .filter_map(|s| std::fs::read_dir(dir.join(s)).ok())
+        .flatten()
+        .map(|e| sha256_hex(&std::fs::read(e.unwrap().path()).unwrap()))
+        .collect();
+    target.sort();
+    let mut source: Vec<String> = messages.iter().map(|m| sha256_hex(m)).collect();
+    source.sort();
+    assert_eq!(source, target, "every message once");
 }
 
 #[tokio::test]

@@ -272,7 +272,7 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
         loop {
             report = match &self.source {
                 Source::Imap { .. } => self.imap_pass(report).await?,
-                Source::Pop3 { .. } => self.pop3_pass(report).await?,
+                Source::Pop3 { .. } => self.pop3_pass_with_retries(report).await?,
             };
             report.passes += 1;
             let Some(watch) = self.options.watch.filter(|_| !self.options.dry_run) else {
@@ -339,8 +339,7 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
     }
 
     async fn imap_pass(&self, previous: Report) -> Result<Report> {
-        let mut first = self.open_imap().await?;
-        let source_listing = list_source(&mut first).await?;
+        let (first, source_listing) = self.open_and_list().await?;
         let target_listing = self.migrator.target_listing().await?;
         let mut state = self.migrator.load_state().await?.unwrap_or_else(SyncState::new);
         check_format(&state)?;
@@ -536,19 +535,45 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
     /// Waits, then puts `job` back on the queue for another try.
     async fn retry_later(&self, shared: &Shared, mut job: Job, err: &Error) {
         job.attempts += 1;
-        let mut delay = self.options.retry.delay(job.attempts);
+        self.wait_to_retry(&job.display, job.attempts, err).await;
+        lock(&shared.queue).push_back(job);
+    }
+
+    /// Says that `source` (a folder, or "" for the folder list) is retried, and waits.
+    async fn wait_to_retry(&self, source: &str, attempt: u32, err: &Error) {
+        let mut delay = self.options.retry.delay(attempt);
         if let Some(asked) = CommandFailed::of(err).and_then(CommandFailed::suggested_backoff) {
             // Coming back sooner than asked only prolongs the throttling.
             delay = delay.max(asked.min(MAX_SUGGESTED_BACKOFF));
         }
         self.migrator.event(&Event::Retrying {
-            source: job.display.clone(),
+            source: source.to_owned(),
             error: err.to_string(),
-            attempt: job.attempts,
+            attempt,
             delay,
         });
         self.timer.sleep(delay).await;
-        lock(&shared.queue).push_back(job);
+    }
+
+    /// The first connection of a pass and the source's folders, retried like a folder
+    /// after a transient error.
+    async fn open_and_list(&self) -> Result<(ImapSession<C>, SourceListing)> {
+        let mut attempt = 0;
+        loop {
+            let listed = async {
+                let mut session = self.open_imap().await?;
+                let listing = list_source(&mut session).await?;
+                Ok::<_, Error>((session, listing))
+            }
+            .await;
+            match listed {
+                Err(err) if err.kind() == ErrorKind::Transient && attempt < self.options.retry.attempts => {
+                    attempt += 1;
+                    self.wait_to_retry("", attempt, &err).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn copy_folder(&self, session: &mut ImapSession<C>, job: &Job, shared: &Shared) -> Result<()> {
@@ -860,6 +885,21 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             reason: SkipReason::FolderExcluded("vanished at the source".into()),
         });
         Ok(())
+    }
+
+    /// A POP3 pass, started again after a transient error like an IMAP folder: POP3 has
+    /// one folder on one connection, so the pass is the unit that is retried.
+    async fn pop3_pass_with_retries(&self, previous: Report) -> Result<Report> {
+        let mut attempt = 0;
+        loop {
+            match self.pop3_pass(previous.clone()).await {
+                Err(err) if err.kind() == ErrorKind::Transient && attempt < self.options.retry.attempts => {
+                    attempt += 1;
+                    self.wait_to_retry("INBOX", attempt, &err).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn pop3_pass(&self, previous: Report) -> Result<Report> {

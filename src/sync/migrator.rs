@@ -112,7 +112,7 @@ pub enum Event {
     /// the server asked to come back later); it is tried again after `delay`, resuming where
     /// it stopped.
     Retrying {
-        /// Source folder, decoded for display.
+        /// Source folder, decoded for display; empty when listing the folders failed.
         source: String,
         /// What went wrong.
         error: String,
