@@ -821,6 +821,97 @@ async fn watch_mode_copies_new_mail_within_one_poll_or_at_once_with_idle_and_sto
 }
 
 #[tokio::test]
+async fn watch_mode_outlives_a_source_outage_and_copies_the_mail_that_came_meanwhile() {
+    let d = dovecot();
+    let user = d.unique_user("outage");
+    d.seed(
+        &user,
+        "INBOX",
+        (0..5).map(|i| SeedMessage::new(sample_message(45_000 + i, 400))),
+    );
+    let (_guard, root) = target_dir("outage");
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], d.port(Proto::Imap, Security::Plaintext)));
+    let proxy = FaultProxy::start(upstream, Vec::new()).await;
+    let via_proxy = ServerConfig::new("127.0.0.1", proxy.port(), Security::Plaintext)
+        .with_timeout(Duration::from_secs(3600));
+    let clock = ManualClock::new();
+    let poll = Duration::from_secs(300);
+    let options = EngineOptions {
+        watch: Some(Watch {
+            window: Duration::from_secs(30 * 86_400),
+            poll_interval: poll,
+        }),
+        // No retries within a pass: the outage outlasts them anyway.
+        retry: Retry {
+            attempts: 0,
+            ..Retry::default()
+        },
+        ..EngineOptions::default()
+    };
+    let run = engine(
+        Source::imap(via_proxy, user.credentials()),
+        open_maildir(&root),
+        Arc::new(clock.clone()),
+        options,
+    );
+    let inbox = TargetFolder {
+        path: vec!["INBOX".into()],
+        role: None,
+    };
+    let count = |m: &Maildir| {
+        let dir = m.folder_dir(&inbox).unwrap();
+        ["cur", "new"]
+            .iter()
+            .map(|s| std::fs::read_dir(dir.join(s)).map_or(0, |r| r.count()))
+            .sum::<usize>()
+    };
+    let mut running = Box::pin(run.run().fuse());
+    let sleeping = |expected: usize, connections_over: usize| {
+        let clock = clock.clone();
+        let migrator = run.migrator();
+        let proxy = &proxy;
+        async move {
+            wait_until(|| {
+                count(migrator) == expected
+                    && proxy.connections() > connections_over
+                    && clock.pending_sleeps() == 1
+                    && clock.next_wake() == Some(poll)
+            })
+            .await;
+        }
+    };
+    futures::select! {
+        r = running => panic!("watch mode ended early: {r:?}"),
+        () = sleeping(5, 0).fuse() => {}
+    }
+    // The source goes down; the next pass fails, and the engine waits for the next poll.
+    proxy.set_down(true);
+    let before_outage = proxy.connections();
+    clock.advance(poll);
+    futures::select! {
+        r = running => panic!("an outage ended watch mode: {r:?}"),
+        () = sleeping(5, before_outage).fuse() => {}
+    }
+    // Mail arrives during the outage; the source comes back; the next poll copies it.
+    d.seed(&user, "INBOX", [SeedMessage::new(sample_message(45_100, 400))]);
+    proxy.set_down(false);
+    let after_outage = proxy.connections();
+    clock.advance(poll);
+    futures::select! {
+        r = running => panic!("watch mode ended early: {r:?}"),
+        () = sleeping(6, after_outage).fuse() => {}
+    }
+    clock.advance(Duration::from_secs(30 * 86_400));
+    let report = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("window closed")
+        .expect("run");
+    assert_eq!(report.passes, 2, "the failed pass is not counted: {report:#?}");
+    assert_eq!(report.totals().copied, 6);
+    assert_eq!(report.totals().copied_this_run, 6);
+}
+
+#[tokio::test]
 async fn a_pop3_connection_dropped_mid_download_is_opened_again_and_the_inbox_finished() {
     let d = dovecot();
     let user = d.unique_user("pop3cut");

@@ -613,9 +613,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 let said = reason.map(|r| format!(" ({r})")).unwrap_or_default();
                 Err(Error::new(
                     ErrorKind::Transient,
+                    // `what` names the server.
                     format!(
-                        "IMAP server {} closed the connection while we waited for {what}{said}; reconnect and retry",
-                        self.peer
+                        "the connection was closed while we waited for {what}{said}; reconnect and retry"
                     ),
                 ))
             }

@@ -262,20 +262,44 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
     }
 
     /// Runs the migration: one pass, then with [`EngineOptions::watch`] further passes until
-    /// the window closes.
+    /// the window closes. While watching, a pass that fails for a passing reason (the source
+    /// is down; [`ErrorKind::Transient`] after the retries) is reported as
+    /// [`Event::Retrying`] and the next poll tries again; other errors end the run.
     pub async fn run(&self) -> Result<Report> {
         let started = self.timer.now();
         let mut report = Report {
             dry_run: self.options.dry_run,
             ..Report::default()
         };
+        let watching = self.options.watch.filter(|_| !self.options.dry_run);
+        let mut failed_passes = 0;
         loop {
-            report = match &self.source {
-                Source::Imap { .. } => self.imap_pass(report).await?,
-                Source::Pop3 { .. } => self.pop3_pass_with_retries(report).await?,
+            let before = watching.map(|_| report.clone());
+            let pass = match &self.source {
+                Source::Imap { .. } => self.imap_pass(report).await,
+                Source::Pop3 { .. } => self.pop3_pass_with_retries(report).await,
             };
-            report.passes += 1;
-            let Some(watch) = self.options.watch.filter(|_| !self.options.dry_run) else {
+            report = match (pass, before, watching) {
+                (Ok(mut next), _, _) => {
+                    failed_passes = 0;
+                    next.passes += 1;
+                    next
+                }
+                // Watching for weeks, an outage of the source must not end the window: the
+                // next poll tries again. What is copied is saved; the report stays as it was.
+                (Err(err), Some(before), Some(watch)) if err.kind() == ErrorKind::Transient => {
+                    failed_passes += 1;
+                    self.migrator.event(&Event::Retrying {
+                        source: String::new(),
+                        error: err.to_string(),
+                        attempt: failed_passes,
+                        delay: watch.poll_interval,
+                    });
+                    before
+                }
+                (Err(err), _, _) => return Err(err),
+            };
+            let Some(watch) = watching else {
                 return Ok(report);
             };
             let deadline = started + watch.window;

@@ -112,7 +112,8 @@ pub enum Event {
     /// the server asked to come back later); it is tried again after `delay`, resuming where
     /// it stopped.
     Retrying {
-        /// Source folder, decoded for display; empty when listing the folders failed.
+        /// Source folder, decoded for display; empty when listing the folders failed, or
+        /// when a whole watch-mode pass failed (then the next poll tries again).
         source: String,
         /// What went wrong.
         error: String,

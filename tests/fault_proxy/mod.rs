@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,6 +34,8 @@ pub enum Fault {
 pub struct FaultProxy {
     addr: SocketAddr,
     plan: Arc<Mutex<Vec<Fault>>>,
+    /// While set, connections are accepted and closed at once: the server is "down".
+    down: Arc<AtomicBool>,
     connections: Arc<AtomicUsize>,
     server_bytes: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
@@ -47,11 +49,17 @@ impl FaultProxy {
         let plan = Arc::new(Mutex::new(plan.into_iter().rev().collect::<Vec<_>>()));
         let connections = Arc::new(AtomicUsize::new(0));
         let server_bytes = Arc::new(AtomicU64::new(0));
+        let down = Arc::new(AtomicBool::new(false));
         let task = {
             let (plan, connections, server_bytes) = (plan.clone(), connections.clone(), server_bytes.clone());
+            let down = down.clone();
             tokio::spawn(async move {
                 while let Ok((client, _)) = listener.accept().await {
                     connections.fetch_add(1, Ordering::SeqCst);
+                    if down.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
                     let fault = plan.lock().await.pop().unwrap_or(Fault::None);
                     let server_bytes = server_bytes.clone();
                     tokio::spawn(async move {
@@ -65,10 +73,16 @@ impl FaultProxy {
         FaultProxy {
             addr,
             plan,
+            down,
             connections,
             server_bytes,
             task,
         }
+    }
+
+    /// Takes the "server" down (new connections are closed at once) or back up.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
     }
 
     /// The port clients connect to.
