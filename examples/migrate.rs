@@ -255,9 +255,10 @@ impl Progress {
                 attempt,
                 delay,
             } => {
+                let what = if source.is_empty() { "source" } else { source };
                 self.bars
                     .println(format!(
-                        "{source}: {error}; retry {attempt} in {} s",
+                        "{what}: {error}; retry {attempt} in {} s",
                         delay.as_secs_f64().ceil()
                     ))
                     .ok();

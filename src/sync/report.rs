@@ -10,7 +10,8 @@ use crate::folder::{Role, TargetPath};
 pub struct Report {
     /// One entry per source folder (skipped folders included), in plan order.
     pub folders: Vec<FolderReport>,
-    /// How many passes over the folders ran (1 without watch mode).
+    /// How many passes over the folders completed (1 without watch mode; a watch-mode pass
+    /// that failed for a passing reason is not counted).
     pub passes: u32,
     /// Whether this was a dry run (nothing written).
     pub dry_run: bool,
