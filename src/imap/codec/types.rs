@@ -657,7 +657,7 @@ pub enum Command<'a> {
         /// CONDSTORE CHANGEDSINCE modifier.
         changed_since: Option<u64>,
     },
-    /// APPEND mailbox [(flags)] [date] literal
+    /// `APPEND mailbox [(flags)] [date] literal`
     Append {
         /// The target mailbox.
         mailbox: &'a MailboxName,
@@ -668,7 +668,7 @@ pub enum Command<'a> {
         /// The whole message.
         message: Bytes,
     },
-    /// APPEND mailbox ([(flags)] [date] literal)+ : RFC 3502 MULTIAPPEND, one command and
+    /// `APPEND mailbox ([(flags)] [date] literal)+`: RFC 3502 MULTIAPPEND, one command and
     /// one server transaction for several messages (all stored, or none).
     MultiAppend {
         /// The target mailbox.
