@@ -422,10 +422,10 @@ async fn a_since_date_skips_older_mail_and_counts_it_once_even_when_a_folder_is_
         inbox.counts.known,
         "each INBOX message is copied or skipped, once: {inbox:#?}"
     );
-    let stored = std::fs::read_dir(cut.run.migrator().root().join("cur"))
-        .expect("INBOX cur")
-        .count() as u64;
-    assert_eq!(stored, inbox.counts.copied_this_run);
+    assert_eq!(
+        inbox_files(cut.run.migrator()).len() as u64,
+        inbox.counts.copied_this_run
+    );
 }
 
 #[tokio::test]
@@ -709,6 +709,41 @@ async fn wait_until(mut done: impl FnMut() -> bool) {
     }
 }
 
+/// The default watch window.
+const WINDOW: Duration = Duration::from_secs(30 * 86_400);
+
+fn watch_every(poll: Duration) -> Watch {
+    Watch {
+        window: WINDOW,
+        poll_interval: poll,
+    }
+}
+
+/// The message files of the Maildir's INBOX.
+fn inbox_files(maildir: &Maildir) -> Vec<PathBuf> {
+    let inbox = TargetFolder {
+        path: vec!["INBOX".into()],
+        role: None,
+    };
+    let dir = maildir.folder_dir(&inbox).expect("INBOX");
+    ["cur", "new"]
+        .iter()
+        .filter_map(|s| std::fs::read_dir(dir.join(s)).ok())
+        .flatten()
+        .map(|e| e.expect("entry").path())
+        .collect()
+}
+
+/// SHA-256 of every message in the Maildir's INBOX, sorted.
+fn inbox_digests(maildir: &Maildir) -> Vec<String> {
+    let mut digests: Vec<String> = inbox_files(maildir)
+        .iter()
+        .map(|f| sha256_hex(&std::fs::read(f).expect("read")))
+        .collect();
+    digests.sort();
+    digests
+}
+
 #[tokio::test]
 async fn a_uidvalidity_reset_or_a_lost_state_copies_nothing_twice() {
     let d = dovecot();
@@ -754,10 +789,7 @@ async fn watch_mode_copies_new_mail_within_one_poll_or_at_once_with_idle_and_sto
     let clock = ManualClock::new();
     let poll = Duration::from_secs(300);
     let options = EngineOptions {
-        watch: Some(Watch {
-            window: Duration::from_secs(30 * 86_400),
-            poll_interval: poll,
-        }),
+        watch: Some(watch_every(poll)),
         ..EngineOptions::default()
     };
     let run = engine(
@@ -766,17 +798,6 @@ async fn watch_mode_copies_new_mail_within_one_poll_or_at_once_with_idle_and_sto
         Arc::new(clock.clone()),
         options,
     );
-    let inbox = TargetFolder {
-        path: vec!["INBOX".into()],
-        role: None,
-    };
-    let count = |m: &Maildir| {
-        let dir = m.folder_dir(&inbox).unwrap();
-        ["cur", "new"]
-            .iter()
-            .map(|s| std::fs::read_dir(dir.join(s)).map_or(0, |r| r.count()))
-            .sum::<usize>()
-    };
     let mut running = Box::pin(run.run().fuse());
     // Drive the engine until it sleeps between passes: its only timer is the poll, not a
     // network timeout (those are an hour here).
@@ -785,7 +806,9 @@ async fn watch_mode_copies_new_mail_within_one_poll_or_at_once_with_idle_and_sto
         let migrator = run.migrator();
         async move {
             wait_until(|| {
-                count(migrator) == expected && clock.pending_sleeps() == 1 && clock.next_wake() == Some(poll)
+                inbox_files(migrator).len() == expected
+                    && clock.pending_sleeps() == 1
+                    && clock.next_wake() == Some(poll)
             })
             .await;
         }
@@ -810,7 +833,7 @@ async fn watch_mode_copies_new_mail_within_one_poll_or_at_once_with_idle_and_sto
     }
     assert_eq!(clock.now(), before, "IDLE, not the clock, brought the message");
     // Thirty days later the window has closed: the run ends by itself.
-    clock.advance(Duration::from_secs(30 * 86_400));
+    clock.advance(WINDOW);
     let report = tokio::time::timeout(Duration::from_secs(30), running)
         .await
         .expect("window closed")
@@ -837,10 +860,7 @@ async fn watch_mode_outlives_a_source_outage_and_copies_the_mail_that_came_meanw
     let clock = ManualClock::new();
     let poll = Duration::from_secs(300);
     let options = EngineOptions {
-        watch: Some(Watch {
-            window: Duration::from_secs(30 * 86_400),
-            poll_interval: poll,
-        }),
+        watch: Some(watch_every(poll)),
         // No retries within a pass: the outage outlasts them anyway.
         retry: Retry {
             attempts: 0,
@@ -854,17 +874,6 @@ async fn watch_mode_outlives_a_source_outage_and_copies_the_mail_that_came_meanw
         Arc::new(clock.clone()),
         options,
     );
-    let inbox = TargetFolder {
-        path: vec!["INBOX".into()],
-        role: None,
-    };
-    let count = |m: &Maildir| {
-        let dir = m.folder_dir(&inbox).unwrap();
-        ["cur", "new"]
-            .iter()
-            .map(|s| std::fs::read_dir(dir.join(s)).map_or(0, |r| r.count()))
-            .sum::<usize>()
-    };
     let mut running = Box::pin(run.run().fuse());
     let sleeping = |expected: usize, connections_over: usize| {
         let clock = clock.clone();
@@ -872,7 +881,7 @@ async fn watch_mode_outlives_a_source_outage_and_copies_the_mail_that_came_meanw
         let proxy = &proxy;
         async move {
             wait_until(|| {
-                count(migrator) == expected
+                inbox_files(migrator).len() == expected
                     && proxy.connections() > connections_over
                     && clock.pending_sleeps() == 1
                     && clock.next_wake() == Some(poll)
@@ -901,7 +910,7 @@ async fn watch_mode_outlives_a_source_outage_and_copies_the_mail_that_came_meanw
         r = running => panic!("watch mode ended early: {r:?}"),
         () = sleeping(6, after_outage).fuse() => {}
     }
-    clock.advance(Duration::from_secs(30 * 86_400));
+    clock.advance(WINDOW);
     let report = tokio::time::timeout(Duration::from_secs(30), running)
         .await
         .expect("window closed")
@@ -933,18 +942,7 @@ async fn a_pop3_connection_dropped_mid_download_is_opened_again_and_the_inbox_fi
     assert_eq!(proxy.connections(), 2, "one reconnection");
     assert_eq!(report.totals().known, 30);
     assert_eq!(report.totals().copied, 30, "{report:#?}");
-    let inbox = TargetFolder {
-        path: vec!["INBOX".into()],
-        role: None,
-    };
-    let dir = run.migrator().folder_dir(&inbox).unwrap();
-    let mut target: Vec<String> = ["cur", "new"]
-        .iter()
-        .filter_map(|s| std::fs::read_dir(dir.join(s)).ok())
-        .flatten()
-        .map(|e| sha256_hex(&std::fs::read(e.unwrap().path()).unwrap()))
-        .collect();
-    target.sort();
+    let target = inbox_digests(run.migrator());
     let mut source: Vec<String> = messages.iter().map(|m| sha256_hex(m)).collect();
     source.sort();
     assert_eq!(source, target, "every message once");
@@ -975,18 +973,7 @@ async fn a_pop3_source_moves_the_inbox_only() {
     let report = run.run().await.expect("pop3 run");
     assert_eq!(report.folders.len(), 1);
     assert_eq!(report.totals().copied_this_run, 25);
-    let inbox = TargetFolder {
-        path: vec!["INBOX".into()],
-        role: None,
-    };
-    let dir = run.migrator().folder_dir(&inbox).unwrap();
-    let mut target: Vec<String> = ["cur", "new"]
-        .iter()
-        .filter_map(|s| std::fs::read_dir(dir.join(s)).ok())
-        .flatten()
-        .map(|e| sha256_hex(&std::fs::read(e.unwrap().path()).unwrap()))
-        .collect();
-    target.sort();
+    let target = inbox_digests(run.migrator());
     let mut source: Vec<String> = (0..25)
         .map(|i| sha256_hex(&sample_message(50_000 + i, 700)))
         .collect();

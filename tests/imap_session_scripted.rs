@@ -41,11 +41,27 @@ fn no_id() -> SessionOptions {
 }
 
 async fn open(script: Vec<Step>) -> (Session<Stream>, scripted::Peer) {
+    open_with(script, no_id()).await
+}
+
+async fn open_with(script: Vec<Step>, options: SessionOptions) -> (Session<Stream>, scripted::Peer) {
     let (stream, peer) = scripted::start(script);
-    let session = Session::from_stream(stream, &server(Security::Plaintext), timer(), no_id())
+    let session = Session::from_stream(stream, &server(Security::Plaintext), timer(), options)
         .await
         .expect("greeting accepted");
     (session, peer)
+}
+
+/// Messages with these bodies, no flags, no date.
+fn plain_messages(bodies: &[&'static str]) -> Vec<AppendMessage> {
+    bodies
+        .iter()
+        .map(|m| AppendMessage {
+            flags: vec![],
+            internal_date: None,
+            message: Bytes::from_static(m.as_bytes()),
+        })
+        .collect()
 }
 
 fn uids(text: &str) -> UidSet {
@@ -665,14 +681,7 @@ async fn append_many_pipelines_every_command_before_reading_under_literal_plus()
         ),
     ])
     .await;
-    let messages: Vec<AppendMessage> = ["one", "two", "three"]
-        .iter()
-        .map(|m| AppendMessage {
-            flags: vec![],
-            internal_date: None,
-            message: Bytes::from_static(m.as_bytes()),
-        })
-        .collect();
+    let messages = plain_messages(&["one", "two", "three"]);
     let results = session
         .append_many(&MailboxName::from_raw("INBOX"), &messages)
         .await
@@ -702,54 +711,27 @@ async fn append_many_pipelines_every_command_before_reading_under_literal_plus()
 
 #[tokio::test]
 async fn append_many_in_batches_keeps_the_pipeline_bounded() {
-    let (stream, peer) = scripted::start(vec![
-        send("* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n"),
-        expect("A0001 APPEND INBOX {1+}\r\na\r\nA0002 APPEND INBOX {1+}\r\nb\r\n"),
-        send("A0001 OK done\r\nA0002 OK done\r\n"),
-        expect("A0003 APPEND INBOX {1+}\r\nc\r\n"),
-        send("A0003 OK done\r\n"),
-    ]);
-    let options = SessionOptions {
-        max_pipeline: 2,
-        ..no_id()
-    };
-    let mut session = Session::from_stream(stream, &server(Security::Plaintext), timer(), options)
-        .await
-        .expect("greeting");
-    let messages: Vec<AppendMessage> = ["a", "b", "c"]
-        .iter()
-        .map(|m| AppendMessage {
-            flags: vec![],
-            internal_date: None,
-            message: Bytes::from_static(m.as_bytes()),
-        })
-        .collect();
+    let (mut session, peer) = open_with(
+        vec![
+            send("* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n"),
+            expect("A0001 APPEND INBOX {1+}\r\na\r\nA0002 APPEND INBOX {1+}\r\nb\r\n"),
+            send("A0001 OK done\r\nA0002 OK done\r\n"),
+            expect("A0003 APPEND INBOX {1+}\r\nc\r\n"),
+            send("A0003 OK done\r\n"),
+        ],
+        SessionOptions {
+            max_pipeline: 2,
+            ..no_id()
+        },
+    )
+    .await;
     let results = session
-        .append_many(&MailboxName::from_raw("INBOX"), &messages)
+        .append_many(&MailboxName::from_raw("INBOX"), &plain_messages(&["a", "b", "c"]))
         .await
         .expect("ok");
     assert!(results.iter().all(|r| matches!(r, Ok(None))), "{results:?}");
     drop(session);
     peer.finish().await;
-}
-
-fn plain_messages(bodies: &[&'static str]) -> Vec<AppendMessage> {
-    bodies
-        .iter()
-        .map(|m| AppendMessage {
-            flags: vec![],
-            internal_date: None,
-            message: Bytes::from_static(m.as_bytes()),
-        })
-        .collect()
-}
-
-async fn open_with(script: Vec<Step>, options: SessionOptions) -> (Session<Stream>, scripted::Peer) {
-    let (stream, peer) = scripted::start(script);
-    let session = Session::from_stream(stream, &server(Security::Plaintext), timer(), options)
-        .await
-        .expect("greeting accepted");
-    (session, peer)
 }
 
 fn appended(uid_validity: u32, n: u32) -> Option<AppendUid> {

@@ -277,7 +277,8 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             let before = watching.map(|_| report.clone());
             let pass = match &self.source {
                 Source::Imap { .. } => self.imap_pass(report).await,
-                Source::Pop3 { .. } => self.pop3_pass_with_retries(report).await,
+                // POP3 is one folder on one connection: the pass is what is retried.
+                Source::Pop3 { .. } => self.retrying("INBOX", || self.pop3_pass(report.clone())).await,
             };
             report = match (pass, before, watching) {
                 (Ok(mut next), _, _) => {
@@ -363,7 +364,8 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
     }
 
     async fn imap_pass(&self, previous: Report) -> Result<Report> {
-        let (first, source_listing) = self.open_and_list().await?;
+        // Listing is retried like a folder after a transient error ("" names it in events).
+        let (first, source_listing) = self.retrying("", || self.open_and_list()).await?;
         let target_listing = self.migrator.target_listing().await?;
         let mut state = self.migrator.load_state().await?.unwrap_or_else(SyncState::new);
         check_format(&state)?;
@@ -579,25 +581,30 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
         self.timer.sleep(delay).await;
     }
 
-    /// The first connection of a pass and the source's folders, retried like a folder
-    /// after a transient error.
-    async fn open_and_list(&self) -> Result<(ImapSession<C>, SourceListing)> {
+    /// Runs `step` again after a transient error, up to the configured retries, waiting
+    /// between tries; `source` names what is retried in [`Event::Retrying`].
+    async fn retrying<T, F, Fut>(&self, source: &str, mut step: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
         let mut attempt = 0;
         loop {
-            let listed = async {
-                let mut session = self.open_imap().await?;
-                let listing = list_source(&mut session).await?;
-                Ok::<_, Error>((session, listing))
-            }
-            .await;
-            match listed {
+            match step().await {
                 Err(err) if err.kind() == ErrorKind::Transient && attempt < self.options.retry.attempts => {
                     attempt += 1;
-                    self.wait_to_retry("", attempt, &err).await;
+                    self.wait_to_retry(source, attempt, &err).await;
                 }
                 other => return other,
             }
         }
+    }
+
+    /// The first connection of a pass and the source's folders (retried: see `imap_pass`).
+    async fn open_and_list(&self) -> Result<(ImapSession<C>, SourceListing)> {
+        let mut session = self.open_imap().await?;
+        let listing = list_source(&mut session).await?;
+        Ok((session, listing))
     }
 
     async fn copy_folder(&self, session: &mut ImapSession<C>, job: &Job, shared: &Shared) -> Result<()> {
@@ -909,21 +916,6 @@ impl<M: Migrator, C: Connector> Engine<M, C> {
             reason: SkipReason::FolderExcluded("vanished at the source".into()),
         });
         Ok(())
-    }
-
-    /// A POP3 pass, started again after a transient error like an IMAP folder: POP3 has
-    /// one folder on one connection, so the pass is the unit that is retried.
-    async fn pop3_pass_with_retries(&self, previous: Report) -> Result<Report> {
-        let mut attempt = 0;
-        loop {
-            match self.pop3_pass(previous.clone()).await {
-                Err(err) if err.kind() == ErrorKind::Transient && attempt < self.options.retry.attempts => {
-                    attempt += 1;
-                    self.wait_to_retry("INBOX", attempt, &err).await;
-                }
-                other => return other,
-            }
-        }
     }
 
     async fn pop3_pass(&self, previous: Report) -> Result<Report> {

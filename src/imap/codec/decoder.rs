@@ -134,8 +134,6 @@ pub struct ResponseDecoder {
     unfilled_from: Option<usize>,
     /// A fatal error, repeated on every later call.
     failed: Option<DecodeError>,
-    /// `buf` was grown for a literal larger than [`READ_ROOM`].
-    oversized: bool,
 }
 
 impl ResponseDecoder {
@@ -147,7 +145,6 @@ impl ResponseDecoder {
             scan: Scan::default(),
             unfilled_from: None,
             failed: None,
-            oversized: false,
         }
     }
 
@@ -353,7 +350,6 @@ impl ResponseDecoder {
                         && self.buf.capacity() - len < missing
                     {
                         self.grow(missing.saturating_add(READ_ROOM));
-                        self.oversized = missing > READ_ROOM;
                     }
                 }
                 None => {
@@ -361,9 +357,10 @@ impl ResponseDecoder {
                     let depth = s.max_depth;
                     self.scan = Scan::default();
                     let frame = self.buf.split_to(after).freeze();
-                    if std::mem::take(&mut self.oversized) {
-                        // What follows the frame still points into the large buffer it was
-                        // read into: move it out, so the buffer is freed with the frame.
+                    if after > READ_ROOM && self.buf.len() <= READ_ROOM {
+                        // What follows a large frame still points into the buffer it was read
+                        // into: move it out (a read's worth at most), so that buffer is freed
+                        // with the frame.
                         self.grow(READ_ROOM);
                     }
                     return Ok(Some((frame, info, depth)));
